@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make book   - set up .venv, then build the HTML book into _build/html (every page executed)
+#   make test   - set up .venv, then run the whole test suite (the book build included)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test install release validate clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --all -W --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -ra
+
+# Regenerate the student release (assignments/) from the masters (solutions/).
+release: $(STAMP)
+	$(BIN)/python -m autograder.release
+
+clean:
+	rm -rf _build classroom
