@@ -1,0 +1,48 @@
+"""nbgrader configuration for the course. Run every nbgrader command from the repository root.
+
+solutions/<assignment>/   instructor masters (nbgrader "source")
+assignments/<assignment>/ student release, generated from the masters and committed
+classroom/                runtime state, git-ignored: submitted/, autograded/, feedback/,
+                          gradebook.db (holds the hidden tests: never publish it)
+"""
+import os
+
+c = get_config()  # noqa: F821  (provided by nbgrader)
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CLASSROOM = os.environ.get("COURSE_CLASSROOM", os.path.join(ROOT, "classroom"))
+os.makedirs(CLASSROOM, exist_ok=True)
+
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.submitted_directory = os.path.relpath(os.path.join(CLASSROOM, "submitted"), ROOT)
+c.CourseDirectory.autograded_directory = os.path.relpath(os.path.join(CLASSROOM, "autograded"), ROOT)
+c.CourseDirectory.feedback_directory = os.path.relpath(os.path.join(CLASSROOM, "feedback"), ROOT)
+c.CourseDirectory.solution_directory = os.path.relpath(os.path.join(CLASSROOM, "solution"), ROOT)
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(CLASSROOM, "gradebook.db")
+c.CourseDirectory.course_id = "seqmodels"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+c.CourseDirectory.max_file_size = 20000  # KB per file a student may submit
+
+# Student-facing stubs.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Grading: a generous per-cell timeout (a hidden test takes well under a second), cells
+# that a student deleted come back from the gradebook, and warnings on stderr never turn
+# a passing test into a failing one.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+c.OverwriteCells.add_missing_cells = True
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r".*(Warning|warn\().*"
+
+# Feedback: nbgrader shows hidden-test source and full tracebacks by design; our
+# preprocessor replaces hidden regions with a note and keeps only the error message.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.nbgrader_plugins import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]

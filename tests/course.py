@@ -1,0 +1,110 @@
+"""Helpers shared by the tests: paths, master notebooks, nbgrader in a temporary course."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def master_path(name: str) -> Path:
+    return ROOT / "solutions" / name / f"{name}.ipynb"
+
+
+def release_path(name: str) -> Path:
+    return ROOT / "assignments" / name / f"{name}.ipynb"
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(l for l in source.splitlines() if not MARKER_LINE.match(l))
+
+
+def load_master_functions(name: str, mutations: dict | None = None) -> dict:
+    """Run the master's setup and answer cells (not the tests) and return the namespace.
+
+    mutations: {grade_id: (old, new)} replaces text in that answer cell first, to make a
+    known-wrong version of the reference solution. The replacement must apply.
+    """
+    nb = nbformat.read(master_path(name), as_version=4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        if not (meta.get("solution") or (meta.get("locked") and not meta.get("grade"))):
+            continue
+        source = cell.source
+        if mutations and meta.get("grade_id") in mutations:
+            old, new = mutations[meta["grade_id"]]
+            assert old in source, f"mutation target {old!r} not in {meta['grade_id']}"
+            source = source.replace(old, new)
+        exec(compile(strip_markers(source), f"<{name}:{meta.get('grade_id')}>", "exec"),
+             namespace)
+    return namespace
+
+
+def student_submission(name: str, mutations: dict | None = None):
+    """The release notebook filled in as a student would: answers from the master
+    (without the markers), optionally mutated, tests left as released."""
+    master = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+              for c in nbformat.read(master_path(name), as_version=4).cells}
+    nb = nbformat.read(release_path(name), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            source = strip_markers(master[meta["grade_id"]].source)
+            if mutations and meta["grade_id"] in mutations:
+                old, new = mutations[meta["grade_id"]]
+                assert old in source, f"mutation target {old!r} not in {meta['grade_id']}"
+                source = source.replace(old, new)
+            cell.source = source
+    return nb
+
+
+def nbgrader(course: Path, *args, check=True) -> subprocess.CompletedProcess:
+    # nbgrader runs `alembic` from PATH when it creates a gradebook: put the venv first
+    env = dict(os.environ, COURSE_CLASSROOM=str(course / "classroom"),
+               PYTHONWARNINGS="ignore", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def make_course(tmp: Path, name: str) -> Path:
+    """A throwaway course: the repository's config and one master, released."""
+    course = tmp / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copytree(ROOT / "solutions" / name, course / "solutions" / name)
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    nbgrader(course, "generate_assignment", name, "--force")
+    return course
+
+
+def submit(course: Path, student: str, name: str, nb) -> None:
+    folder = course / "classroom" / "submitted" / student / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb, Path):
+        shutil.copy(nb, folder / f"{name}.ipynb")
+    else:
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
+
+
+def grades(course: Path, name: str, student: str) -> dict:
+    """{grade_id: (auto_score, max_score)} for every graded cell of a submission
+    (auto_score is None for answers that wait for manual grading)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(course / "classroom" / "gradebook.db")) as gb:
+        sub = gb.find_submission_notebook(name, name, student)
+        return {g.name: (g.auto_score, g.max_score) for g in sub.grades}

@@ -1,0 +1,199 @@
+"""Unit tests of the autograder package: strict checks, gradient oracles, and that
+known-wrong solutions of a01 are caught and the cause is named."""
+import numpy as np
+import pytest
+import torch
+
+from autograder import a01, harness
+from autograder.checks import CheckFailure, check_close, check_type, rel_error
+from autograder.gradcheck import numeric_grad, numeric_vjp, torch_vjp
+from course import load_master_functions
+
+A01 = "a01-rnn"
+
+
+# ----------------------------------------------------------------- strict checks
+def test_broadcastable_shape_is_rejected():
+    with pytest.raises(CheckFailure, match=r"shape \(3, 1\), expected \(3,\)"):
+        check_close("v", np.ones((3, 1)), np.ones(3))
+
+
+def test_transposed_shape_is_named():
+    with pytest.raises(CheckFailure, match="transposed shape"):
+        check_close("dW", np.ones((2, 3)), np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.ones(3, dtype=np.float32), "dtype float32"),
+    ([1.0, 1.0, 1.0], "must be a numpy array"),
+    (torch.ones(3, dtype=torch.float64), "torch tensor"),
+    (np.array([1.0, np.nan, 1.0]), "NaN or inf"),
+    (None, "is None"),
+])
+def test_bad_types_get_clear_messages(value, message):
+    with pytest.raises(CheckFailure, match=message):
+        check_type("v", value, shape=(3,))
+
+
+def test_worst_time_step_is_reported_one_based():
+    expected = np.zeros((2, 4, 3))
+    got = expected.copy()
+    got[1, 2, 0] = 0.5
+    with pytest.raises(CheckFailure, match=r"\[N=1, t=3 \(index 2\), H=0\]"):
+        check_close("dh", got, expected, axes=("N", "T", "H"))
+
+
+def test_equal_arrays_pass_and_rel_error_is_symmetric():
+    a = np.random.default_rng(0).standard_normal((4, 5))
+    check_close("a", a.copy(), a)
+    assert np.allclose(rel_error(a, 2 * a), rel_error(2 * a, a))
+
+
+# ----------------------------------------------------------------- oracles
+def test_numeric_vjp_is_precise_in_float64():
+    rng = np.random.default_rng(0)
+    x, up = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    num = numeric_vjp(lambda: np.tanh(x), x, up)
+    exact = up * (1 - np.tanh(x) ** 2)
+    assert np.max(rel_error(num, exact)) < 1e-8
+
+
+def test_numeric_vjp_refuses_float32():
+    x = np.ones(3, dtype=np.float32)
+    with pytest.raises(TypeError, match="float64"):
+        numeric_vjp(lambda: x * 2, x, np.ones(3))
+
+
+def test_torch_vjp_matches_numeric_gradient():
+    rng = np.random.default_rng(1)
+    inputs = {"x": rng.standard_normal((2, 3, 4)), "h0": rng.standard_normal((2, 5)),
+              "W_xh": rng.standard_normal((5, 4)), "W_hh": rng.standard_normal((5, 5)) * 0.5,
+              "b_h": rng.standard_normal(5)}
+    from autograder import reference as ref
+    up = rng.standard_normal((2, 3, 5))
+    grads, _ = torch_vjp(ref.rnn_forward, inputs, up)
+
+    def forward():
+        t = {k: torch.tensor(v) for k, v in inputs.items()}
+        return ref.rnn_forward(**t).numpy()
+
+    for name in inputs:
+        num = numeric_vjp(forward, inputs[name], up)
+        assert np.max(rel_error(grads[name], num)) < 1e-7, name
+    assert numeric_grad(lambda: float(np.sum(inputs["b_h"] ** 2)), inputs["b_h"]).shape == (5,)
+
+
+# ----------------------------------------------------------------- the reference solution passes
+@pytest.fixture(scope="module")
+def solution():
+    return load_master_functions(A01)
+
+
+def test_reference_solution_passes_every_hidden_check(solution):
+    s = solution
+    a01.check_rnn_step_forward(s["rnn_step_forward"])
+    a01.check_rnn_forward(s["rnn_forward"])
+    for g in a01.STEP_GRADS:
+        a01.check_rnn_step_backward(s["rnn_step_forward"], s["rnn_step_backward"], g)
+    for g in a01.SEQ_GRADS:
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], g)
+    a01.check_temporal_softmax_loss(s["temporal_softmax_loss"], "loss")
+    a01.check_temporal_softmax_loss(s["temporal_softmax_loss"], "dlogits")
+    a01.check_clip_grad_norm(s["clip_grad_norm"])
+
+
+# ----------------------------------------------------------------- known mistakes are caught and named
+def test_missing_tanh_derivative_is_named():
+    s = load_master_functions(A01, {"rnn_step_backward": ("(1.0 - h_next ** 2)", "1.0")})
+    with pytest.raises(CheckFailure, match=r"tanh derivative .* is left out"):
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh")
+    with pytest.raises(CheckFailure, match=r"tanh derivative"):
+        a01.check_rnn_step_backward(s["rnn_step_forward"], s["rnn_step_backward"], "dx")
+
+
+def test_gradient_not_carried_across_time_is_named():
+    s = load_master_functions(A01, {"rnn_backward": ("dh[:, t] + dh_carry", "dh[:, t]")})
+    with pytest.raises(CheckFailure, match=r"not carried back"):
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh")
+    with pytest.raises(CheckFailure, match=r"right at the last time step|not carried back"):
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dx")
+
+
+def test_transposed_weight_gradient_is_named():
+    s = load_master_functions(A01, {"rnn_backward": ("dW_hh += dWh", "dW_hh += dWh.T")})
+    with pytest.raises(CheckFailure, match=r"transpose"):
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh")
+    # and only that gradient is affected
+    a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_xh")
+
+
+def test_unstable_softmax_is_caught_on_large_logits():
+    naive = ("shifted = logits - logits.max(axis=-1, keepdims=True)", "shifted = logits")
+    s = load_master_functions(A01, {"temporal_softmax_loss": naive})
+    a01.check_temporal_softmax_loss(s["temporal_softmax_loss"], "loss", seed=0)  # small logits: fine
+    with pytest.raises(CheckFailure, match="NaN or inf"):
+        for _ in range(5):  # the hidden cases always include logits in the hundreds
+            a01.check_temporal_softmax_loss(s["temporal_softmax_loss"], "loss")
+
+
+def test_ignored_mask_is_named():
+    s = load_master_functions(A01, {"temporal_softmax_loss": ("dlogits *= mask[..., None] / N",
+                                                              "dlogits /= N")})
+    with pytest.raises(CheckFailure, match="mask is ignored"):
+        a01.check_temporal_softmax_loss(s["temporal_softmax_loss"], "dlogits")
+
+
+def test_clip_by_value_is_named():
+    s = load_master_functions(A01, {"clip_grad_norm": (
+        "clipped = {k: g * scale for k, g in grads.items()}",
+        "clipped = {k: np.clip(g, -max_norm, max_norm) for k, g in grads.items()}")})
+    with pytest.raises(CheckFailure, match="clip by value"):
+        a01.check_clip_grad_norm(s["clip_grad_norm"])
+
+
+# ----------------------------------------------------------------- bad submissions
+def test_unfinished_function_is_reported():
+    def rnn_forward(*args):
+        raise NotImplementedError()
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        a01.check_rnn_forward(rnn_forward, seed=0)
+
+
+def test_crashing_function_is_reported_with_its_line():
+    def rnn_step_forward(x, h_prev, W_xh, W_hh, b_h):
+        return np.tanh(x @ W_xh + h_prev @ W_hh.T + b_h), None  # wrong: W_xh not transposed
+    with pytest.raises(CheckFailure, match=r"raised ValueError: .*line \d+"):
+        a01.check_rnn_step_forward(rnn_step_forward, seed=0)
+
+
+def test_in_place_modification_is_reported(solution):
+    def rnn_forward(x, h0, W_xh, W_hh, b_h):
+        x *= 1.0 + 1e-3
+        return solution["rnn_forward"](x, h0, W_xh, W_hh, b_h)
+    with pytest.raises(CheckFailure, match="modified its input `x` in place"):
+        a01.check_rnn_forward(rnn_forward, seed=0)
+
+
+def test_wrong_return_arity_is_reported():
+    with pytest.raises(CheckFailure, match="must return a tuple of 2"):
+        a01.check_rnn_forward(lambda *a: np.zeros(3), seed=0)
+
+
+def test_infinite_loop_times_out(monkeypatch):
+    monkeypatch.setattr(harness, "TIME_LIMIT_S", 1)
+
+    def rnn_forward(*args):
+        while True:
+            pass
+    with pytest.raises(CheckFailure, match="did not finish within 1 s"):
+        a01.check_rnn_forward(rnn_forward, seed=0)
+
+
+def test_hidden_cases_include_edge_cases():
+    assert "single" in a01.CASES_HIDDEN and "saturated" in a01.CASES_HIDDEN
+    rng = np.random.default_rng(0)
+    p, dims = a01._rnn_params(rng, "single")
+    assert dims[:2] == (1, 1)
+    p, dims = a01._rnn_params(rng, "saturated")
+    a = np.abs(p["x"][:, 0] @ p["W_xh"].T)
+    assert a.max() > 2.0  # tanh saturates

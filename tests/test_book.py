@@ -1,0 +1,90 @@
+"""The whole book builds from scratch, every page executed, and leaks nothing.
+
+One full `jupyter-book build --all -W` into a temporary folder (a failing cell, a missing
+glue key or a broken reference fails it), then checks on the HTML it produced.
+"""
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course import ROOT, BIN
+
+pytestmark = pytest.mark.slow
+INSTRUCTOR_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
+                      "END HIDDEN TESTS", "BEGIN MARK SCHEME")
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries:
+            files.append(e["file"])
+            walk(e.get("sections", []))
+    for part in toc.get("parts", []):
+        walk(part["chapters"])
+    return files
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    start = time.perf_counter()
+    proc = subprocess.run([str(BIN / "jupyter-book"), "build", ".", "--all", "-W",
+                           "--keep-going", "--path-output", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+    print(f"\nfull book build: {seconds:.0f} s")
+    return out / "_build" / "html"
+
+
+def test_every_toc_page_is_built(html):
+    for f in toc_files():
+        page = html / (("index" if f == "book/intro" else f) + ".html")
+        if f == "book/intro":
+            page = html / "book" / "intro.html"
+        assert page.exists(), f"{f} was not built"
+
+
+def test_every_executable_page_ran(html):
+    """The execution table (written by MyST-NB during the build) lists every notebook
+    page as succeeded; print the per-page times."""
+    table = (html / "book" / "exec-stats.html").read_text()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S) for r in rows]
+    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in r] for r in cells if r]
+    assert cells, "the execution statistics table is empty"
+    print("\nper-page execution:")
+    for row in cells:
+        print("   " + " | ".join(row))
+    failed = [r for r in cells if any("fail" in c.lower() or c == "\u274c" for c in r)]
+    assert not failed, f"pages failed: {failed}"
+    executed = {r[0] for r in cells}
+    for f in toc_files():
+        if (ROOT / f"{f}.md").read_text().startswith("---\njupytext"):
+            assert any(Path(f).name in e for e in executed), f"{f} was not executed"
+
+
+def test_html_has_no_instructor_material(html):
+    leaks = []
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="ignore")
+        leaks += [f"{page.relative_to(html)}: {m}" for m in INSTRUCTOR_MARKERS if m in text]
+    assert not leaks, leaks
+    assert not list(html.rglob("solutions/*")), "solutions/ was copied into the HTML"
+    assert not list(html.rglob("*gradebook*"))
+
+
+def test_no_unrendered_glue_or_errors(html):
+    for page in html.rglob("book/**/*.html"):
+        text = page.read_text(errors="ignore")
+        assert "glue:text" not in text and "{glue" not in text, f"unrendered glue in {page}"
+        assert "output_error" not in text and "Traceback (most recent call last)" not in text, \
+            f"an error output in {page}"
