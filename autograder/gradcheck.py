@@ -66,8 +66,11 @@ def torch_vjp(forward: Callable, inputs: Mapping[str, np.ndarray], upstream,
     ups = upstream if isinstance(upstream, tuple) else (upstream,)
     grads_out = [None if u is None else torch.tensor(np.asarray(u), dtype=torch.float64)
                  for u in ups]
-    pairs = [(o, g) for o, g in zip(outs, grads_out) if o.requires_grad]
-    torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+    # outputs with upstream None take no gradient, unless the output is a scalar
+    pairs = [(o, g) for o, g in zip(outs, grads_out)
+             if o.requires_grad and (g is not None or o.dim() == 0)]
+    if pairs:
+        torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
     grads = {}
     for k in wrt:
         g = tensors[k].grad

@@ -23,6 +23,12 @@ SPECS = {
         "feedback_names": ["dW_hh", "transpose"],
         "crash": {"clip_grad_norm": ("total_norm = float(", "import os; os._exit(1); total_norm = float(")},
     },
+    "a02-bptt": {
+        "mistake": {"jordan_backward": ("dW_yh += da.T @ y_prev", "dW_yh += da.T @ y[:, t]")},
+        "loses": {"test_jordan_backward_dW_yh"},
+        "feedback_names": ["dW_yh", "relative error"],
+        "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
+    },
 }
 
 pytestmark = pytest.mark.slow
