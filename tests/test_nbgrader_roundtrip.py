@@ -29,6 +29,13 @@ SPECS = {
         "feedback_names": ["dW_yh", "relative error"],
         "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
     },
+    "a05-transformer": {
+        "mistake": {"causal_mask": ("torch.ones(T, T, dtype=torch.bool))",
+                                    "torch.ones(T, T, dtype=torch.bool), -1)")},
+        "loses": {"test_causal_mask"},
+        "feedback_names": ["causal_mask", "diagonal is missing"],
+        "crash": {"positional_encoding": ("pos = torch.arange", "import os; os._exit(1)\n    pos = torch.arange")},
+    },
 }
 
 pytestmark = pytest.mark.slow
