@@ -32,7 +32,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Grading: a generous per-cell timeout (a hidden test takes well under a second), cells
 # that a student deleted come back from the gradebook, and warnings on stderr never turn
 # a passing test into a failing one.
-c.Execute.timeout = 60
+c.Execute.timeout = 180  # the a04 training cell takes about a minute on 2 cores
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.enabled = True
