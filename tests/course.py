@@ -39,8 +39,8 @@ def load_master_functions(name: str, mutations: dict | None = None) -> dict:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("grade"):
             continue
-        if not (meta.get("solution") or (meta.get("locked") and not meta.get("grade"))):
-            continue
+        if not (meta.get("solution") or meta.get("grade_id") == "setup"):
+            continue  # answers and the setup cell; not tests, demos or training runs
         source = cell.source
         if mutations and meta.get("grade_id") in mutations:
             old, new = mutations[meta["grade_id"]]

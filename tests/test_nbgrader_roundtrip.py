@@ -29,6 +29,13 @@ SPECS = {
         "feedback_names": ["dW_yh", "relative error"],
         "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
     },
+    "a04-attention": {
+        "mistake": {"sdpa_backward": ("dk = (ds.transpose(0, 2, 1) @ q) * scale",
+                                      "dk = ds.transpose(0, 2, 1) @ q")},
+        "loses": {"test_sdpa_backward_dk"},
+        "feedback_names": ["dk", "sqrt(d_k)"],
+        "crash": {"additive_attention": ("e = np.tanh(", "import os; os._exit(1)\n    e = np.tanh(")},
+    },
     "a05-transformer": {
         "mistake": {"causal_mask": ("torch.ones(T, T, dtype=torch.bool))",
                                     "torch.ones(T, T, dtype=torch.bool), -1)")},
