@@ -15,7 +15,7 @@ import numpy as np
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, rng_for, unpack, with_seed
+from .harness import call, case_seeds, rng_for, unpack, with_seed
 
 STEP_GRADS = ("dx", "dh_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRADS = ("dx", "dh0", "dW_xh", "dW_hh", "db_h")
@@ -24,13 +24,6 @@ CASES_HIDDEN = ("regular", "regular", "single", "saturated")
 
 _AXES = {"x": ("N", "D"), "h_prev": ("N", "H"), "W_xh": ("H", "D"), "W_hh": ("H", "H"),
          "b_h": ("H",), "h0": ("N", "H")}
-
-
-def _cases(seed):
-    """Visible tests pass a fixed seed and get one case; hidden tests pass None."""
-    kinds = CASES_HIDDEN if seed is None else CASES_VISIBLE
-    rng, seed = rng_for(seed)
-    return rng, seed, kinds
 
 
 def _rnn_params(rng, kind):
@@ -74,9 +67,9 @@ def _student_step_forward(fn, inp):
     return h_next, cache
 
 
-def check_rnn_step_forward(rnn_step_forward, seed=None):
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_rnn_step_forward(rnn_step_forward, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, dims = _rnn_params(rng, kind)
         inp = _step_inputs(p)
         _, expected = torch_vjp(ref.rnn_step, inp, None, wrt=[])
@@ -84,17 +77,17 @@ def check_rnn_step_forward(rnn_step_forward, seed=None):
             h_next, _ = _student_step_forward(rnn_step_forward, inp)
             check_close("h_next", h_next, expected, axes=("N", "H"))
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims))) from None
-    _ok("rnn_step_forward", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims), kind)) from None
+    _ok("rnn_step_forward", len(cases))
 
 
-def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, grad, seed=None):
+def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, grad, seed=None, case=None):
     """Check one gradient (one of STEP_GRADS) of rnn_step_backward."""
     if grad not in STEP_GRADS:
         raise ValueError(f"grad must be one of {STEP_GRADS}")
-    rng, seed, kinds = _cases(seed)
     name = {"dx": "x", "dh_prev": "h_prev", "dW_xh": "W_xh", "dW_hh": "W_hh", "db_h": "b_h"}[grad]
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, dims = _rnn_params(rng, kind)
         inp = _step_inputs(p)
         N, _, _, H = dims
@@ -111,8 +104,8 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, grad, seed=None
             check_close(grad, got, grads[name], axes=_AXES[name],
                         known={"the tanh derivative (1 - h**2) is left out": wrong[name]})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims))) from None
-    _ok(f"rnn_step_backward {grad}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims), kind)) from None
+    _ok(f"rnn_step_backward {grad}", len(cases))
 
 
 # ---------------------------------------------------------------- whole sequence
@@ -122,27 +115,27 @@ def _student_forward(fn, p):
     return unpack("rnn_forward", out, 2)
 
 
-def check_rnn_forward(rnn_forward, seed=None):
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_rnn_forward(rnn_forward, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, dims = _rnn_params(rng, kind)
         _, expected = torch_vjp(ref.rnn_forward, p, None, wrt=[])
         try:
             h, _ = _student_forward(rnn_forward, p)
             check_close("h", h, expected, axes=("N", "T", "H"))
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims))) from None
-    _ok("rnn_forward", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims), kind)) from None
+    _ok("rnn_forward", len(cases))
 
 
-def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None):
+def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None, case=None):
     """Check one gradient (one of SEQ_GRADS) of rnn_backward, the full BPTT."""
     if grad not in SEQ_GRADS:
         raise ValueError(f"grad must be one of {SEQ_GRADS}")
     name = {"dx": "x", "dh0": "h0", "dW_xh": "W_xh", "dW_hh": "W_hh", "db_h": "b_h"}[grad]
     axes = {"x": ("N", "T", "D")}.get(name, _AXES[name])
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, dims = _rnn_params(rng, kind)
         N, T, _, H = dims
         dh = rng.standard_normal((N, T, H))
@@ -161,8 +154,8 @@ def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None):
             got = unpack("rnn_backward", out, 5)[SEQ_GRADS.index(grad)]
             check_close(grad, got, grads[name], axes=axes, known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims))) from None
-    _ok(f"rnn_backward {grad}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, _label(kind, dims), kind)) from None
+    _ok(f"rnn_backward {grad}", len(cases))
 
 
 # ---------------------------------------------------------------- loss
@@ -178,17 +171,19 @@ def _loss_case(rng, kind):
     mask = rng.random((N, T)) < 0.7
     if kind == "single" or not mask.any():
         mask[:] = True
+    elif mask.all():
+        mask[0, -1] = False  # always some padding, so an ignored mask is caught
     return logits, y, mask, (N, T, C)
 
 
-def check_temporal_softmax_loss(temporal_softmax_loss, part, seed=None):
+def check_temporal_softmax_loss(temporal_softmax_loss, part, seed=None, case=None):
     """part: "loss" (the value) or "dlogits" (its gradient)."""
     import torch
 
     if part not in ("loss", "dlogits"):
         raise ValueError("part must be 'loss' or 'dlogits'")
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         logits, y, mask, (N, T, C) = _loss_case(rng, kind)
         grads, loss_ref = torch_vjp(
             lambda logits: ref.temporal_softmax_loss(logits, torch.tensor(y), torch.tensor(mask)),
@@ -212,15 +207,15 @@ def check_temporal_softmax_loss(temporal_softmax_loss, part, seed=None):
                                    "the loss is averaged over N*T":
                                        grads["logits"] / T if T > 1 else None})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"temporal_softmax_loss {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"temporal_softmax_loss {part}", len(cases))
 
 
 # ---------------------------------------------------------------- clipping
-def check_clip_grad_norm(clip_grad_norm, seed=None):
+def check_clip_grad_norm(clip_grad_norm, seed=None, case=None):
     """clip_grad_norm(grads: dict, max_norm) -> (clipped: dict, total_norm: float)."""
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds + ("below",):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN + ("below",))
+    for kind, rng, seed in cases:
         shapes = {"dW_xh": (int(rng.integers(1, 5)), int(rng.integers(1, 5))),
                   "dW_hh": (3, 3), "db_h": (int(rng.integers(1, 5)),)}
         grads = {k: rng.standard_normal(s) * (50 if kind == "saturated" else 2)
@@ -250,5 +245,5 @@ def check_clip_grad_norm(clip_grad_norm, seed=None):
                     raise CheckFailure("clip_grad_norm returned the input array itself; "
                                        "return new arrays.")
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok("clip_grad_norm", len(kinds) + 1)
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok("clip_grad_norm", len(cases))

@@ -12,7 +12,7 @@ import torch
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, rng_for, unpack, with_seed
+from .harness import call, case_seeds, rng_for, unpack, with_seed
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
 _JORDAN_INPUT = {"dx": "x", "dy0": "y0", "dW_xh": "W_xh", "dW_yh": "W_yh", "db_h": "b_h",
@@ -22,12 +22,6 @@ _JORDAN_AXES = {"x": ("N", "T", "D"), "y0": ("N", "C"), "W_xh": ("H", "D"),
 LM_PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "regular", "single", "saturated")
-
-
-def _cases(seed):
-    kinds = CASES_HIDDEN if seed is None else CASES_VISIBLE
-    rng, seed = rng_for(seed)
-    return rng, seed, kinds
 
 
 def _ok(what, n):
@@ -58,9 +52,9 @@ def _student_jordan(fn, p):
     return unpack("jordan_forward", out, 3)
 
 
-def check_jordan_forward(jordan_forward, seed=None):
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_jordan_forward(jordan_forward, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, label = _jordan_params(rng, kind)
         _, (h_ref, y_ref) = torch_vjp(ref.jordan_forward, p, (None, None), wrt=[])
         try:
@@ -68,17 +62,17 @@ def check_jordan_forward(jordan_forward, seed=None):
             check_close("h", h, h_ref, axes=("N", "T", "H"))
             check_close("y", y, y_ref, axes=("N", "T", "C"))
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok("jordan_forward", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok("jordan_forward", len(cases))
 
 
-def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None):
+def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None, case=None):
     """Check one gradient (one of JORDAN_GRADS) of jordan_backward."""
     if grad not in JORDAN_GRADS:
         raise ValueError(f"grad must be one of {JORDAN_GRADS}")
     name = _JORDAN_INPUT[grad]
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         p, label = _jordan_params(rng, kind)
         N, T, _ = p["x"].shape
         C = p["W_hy"].shape[0]
@@ -99,8 +93,8 @@ def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None):
             got = unpack("jordan_backward", out, 7)[JORDAN_GRADS.index(grad)]
             check_close(grad, got, grads[name], axes=_JORDAN_AXES[name], known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"jordan_backward {grad}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"jordan_backward {grad}", len(cases))
 
 
 # ---------------------------------------------------------------- truncated BPTT
@@ -160,12 +154,12 @@ def _lm_reference(ids, h0, params, k, mistake=None):
         h.detach().numpy().copy()
 
 
-def check_tbptt(tbptt_gradients, part, seed=None):
+def check_tbptt(tbptt_gradients, part, seed=None, case=None):
     """part: "loss", "h_last", or a parameter name "W_hh", "W_xh", "b_h", "W_hy", "b_y"."""
     if part not in ("loss", "h_last") + LM_PARAMS:
         raise ValueError("unknown part")
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         ids, h0, params, k, label = _lm_case(rng, kind)
         loss_ref, grads_ref, h_ref = _lm_reference(ids, h0, params, k)
         full = _lm_reference(ids, h0, params, k, "no_detach")
@@ -192,15 +186,15 @@ def check_tbptt(tbptt_gradients, part, seed=None):
                                    "the hidden state is reset to h0 at every chunk "
                                    "(independent chunks, not a carried state)": reset[1][part]})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"tbptt_gradients {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"tbptt_gradients {part}", len(cases))
 
 
 # ---------------------------------------------------------------- clipping by value
-def check_clip_by_value(clip_by_value, seed=None):
+def check_clip_by_value(clip_by_value, seed=None, case=None):
     """clip_by_value(grads: dict, c) -> dict of arrays clipped to [-c, c]."""
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         grads = {"W": rng.standard_normal((int(rng.integers(1, 5)), 3)) * 3,
                  "b": rng.standard_normal(int(rng.integers(1, 6))) * 3}
         c = float(rng.uniform(0.5, 2.0))
@@ -214,8 +208,8 @@ def check_clip_by_value(clip_by_value, seed=None):
                             known={"the global norm is clipped instead (that is clip by "
                                    "norm)": g * min(1.0, c / total)})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, f"{kind} case c={c:.3g}")) from None
-    _ok("clip_by_value", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, f"{kind} case c={c:.3g}", kind)) from None
+    _ok("clip_by_value", len(cases))
 
 
 # ---------------------------------------------------------------- gradient norm against lag
@@ -233,10 +227,10 @@ def _lag_reference(x, h0, W_xh, W_hh, b_h, u):
     return np.array([states[T - lag].grad.norm().item() for lag in range(T + 1)])
 
 
-def check_grad_norm_by_lag(grad_norm_by_lag, seed=None):
+def check_grad_norm_by_lag(grad_norm_by_lag, seed=None, case=None):
     """grad_norm_by_lag(x, h0, W_xh, W_hh, b_h, u) -> (T+1,) norms, index = lag."""
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         N = 1 if kind == "single" else int(rng.integers(2, 5))
         T = 1 if kind == "single" else int(rng.integers(3, 15))
         D, H = int(rng.integers(2, 5)), int(rng.integers(3, 8))
@@ -254,5 +248,5 @@ def check_grad_norm_by_lag(grad_norm_by_lag, seed=None):
                         known={"the array runs from lag T down to lag 0 (reversed)":
                                expected[::-1]})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok("grad_norm_by_lag", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok("grad_norm_by_lag", len(cases))

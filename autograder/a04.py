@@ -15,17 +15,11 @@ import torch
 
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, rng_for, unpack, with_seed
+from .harness import call, case_seeds, rng_for, unpack, with_seed
 
 CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "regular", "single", "large")
 SDPA_GRADS = ("dq", "dk", "dv")
-
-
-def _cases(seed):
-    kinds = CASES_HIDDEN if seed is None else CASES_VISIBLE
-    rng, seed = rng_for(seed)
-    return rng, seed, kinds
 
 
 def _ok(what, n):
@@ -47,10 +41,10 @@ def additive_reference(q, k, v, W_q, W_k, w_v, key_mask):
     return w @ v, w
 
 
-def check_additive_attention(additive_attention, part, seed=None):
+def check_additive_attention(additive_attention, part, seed=None, case=None):
     """part: "context" or "weights"."""
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         N, Tq, Tk = _dims(rng, kind)
         dq, dk, dv, A = (int(rng.integers(2, 6)) for _ in range(4))
         scale = 4.0 if kind == "large" else 1.0
@@ -59,6 +53,8 @@ def check_additive_attention(additive_attention, part, seed=None):
                 "W_k": rng.standard_normal((A, dk)), "w_v": rng.standard_normal(A)}
         key_mask = rng.random((N, Tk)) < 0.7
         key_mask[:, 0] = True
+        if Tk > 1:
+            key_mask[0, -1] = False  # always some padding, so an ignored mask is caught
         _, (ctx_ref, w_ref) = torch_vjp(
             lambda **a: additive_reference(**a, key_mask=torch.tensor(key_mask)), args,
             (None, None), wrt=[])
@@ -77,8 +73,8 @@ def check_additive_attention(additive_attention, part, seed=None):
                 check_close("context", ctx, ctx_ref, axes=("N", "query", "d_v"),
                             known={"the padding mask is ignored": ctx_nomask})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"additive_attention {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"additive_attention {part}", len(cases))
 
 
 # ---------------------------------------------------------------- scaled dot-product attention
@@ -111,6 +107,8 @@ def _sdpa_case(rng, kind, masked=True):
     if masked:
         mask = rng.random((N, Tq, Tk)) < 0.7
         mask[..., 0] = True
+        if Tk > 1:
+            mask[0, 0, -1] = False  # always something masked, so an ignored mask is caught
     return args, mask, f"{kind} case N={N}, Tq={Tq}, Tk={Tk}, d_k={d_k}, d_v={d_v}"
 
 
@@ -119,10 +117,10 @@ def _student_forward(fn, args, mask):
     return unpack("sdpa_forward", out, 3)
 
 
-def check_sdpa_forward(sdpa_forward, part, seed=None):
+def check_sdpa_forward(sdpa_forward, part, seed=None, case=None):
     """part: "out", "weights" (with a mask) or "unmasked" (mask=None)."""
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         args, mask, label = _sdpa_case(rng, kind, masked=part != "unmasked")
         tmask = None if mask is None else torch.tensor(mask)
         _, (o_ref, w_ref) = torch_vjp(lambda **a: sdpa_reference(**a, mask=tmask), args,
@@ -145,17 +143,17 @@ def check_sdpa_forward(sdpa_forward, part, seed=None):
             else:
                 check_close("weights", w, w_ref, axes=("N", "query", "key"), known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"sdpa_forward {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"sdpa_forward {part}", len(cases))
 
 
-def check_sdpa_backward(sdpa_forward, sdpa_backward, grad, seed=None):
+def check_sdpa_backward(sdpa_forward, sdpa_backward, grad, seed=None, case=None):
     """Check one gradient (dq, dk or dv) of the masked attention's backward pass."""
     if grad not in SDPA_GRADS:
         raise ValueError(f"grad must be one of {SDPA_GRADS}")
     name = grad[1:]
-    rng, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         args, mask, label = _sdpa_case(rng, kind)
         tmask = torch.tensor(mask)
         dout = rng.standard_normal(args["q"].shape[:2] + (args["v"].shape[-1],))
@@ -186,8 +184,8 @@ def check_sdpa_backward(sdpa_forward, sdpa_backward, grad, seed=None):
             got = unpack("sdpa_backward", res, 3)[SDPA_GRADS.index(grad)]
             check_close(grad, got, grads[name], axes=axes, known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"sdpa_backward {grad}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"sdpa_backward {grad}", len(cases))
 
 
 # ---------------------------------------------------------------- decoder step (torch)
@@ -203,11 +201,11 @@ def decoder_step_reference(m, y_prev, s_prev, enc, src_mask, mistake=None):
     return logits, s, w
 
 
-def check_decoder_step(AttentionDecoderStep, part, seed=None):
+def check_decoder_step(AttentionDecoderStep, part, seed=None, case=None):
     """part: "logits", "state" or "weights"."""
-    rng, seed, kinds = _cases(seed)
-    gen = torch.Generator().manual_seed(int(seed))
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
         N, S = (1, 1) if kind == "single" else (int(rng.integers(1, 5)), int(rng.integers(2, 8)))
         V, E, enc_dim, H, A = (int(rng.integers(3, 9)) for _ in range(5))
         label = f"{kind} case N={N}, S={S}, vocab={V}, emb={E}, enc_dim={enc_dim}, H={H}, A={A}"
@@ -223,6 +221,8 @@ def check_decoder_step(AttentionDecoderStep, part, seed=None):
             enc = torch.randn(N, S, enc_dim, generator=gen, dtype=torch.float64)
             src_mask = torch.rand(N, S, generator=gen) < 0.7
             src_mask[:, 0] = True
+            if S > 1:
+                src_mask[0, -1] = False
             with torch.no_grad():
                 ref = decoder_step_reference(m, y_prev, s_prev, enc, src_mask)
                 variants = {
@@ -242,12 +242,12 @@ def check_decoder_step(AttentionDecoderStep, part, seed=None):
             check_close(part, value.detach().numpy(), ref[i].numpy(), axes=axes,
                         known={c: v[i].numpy() for c, v in variants.items() if v is not None})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"AttentionDecoderStep {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"AttentionDecoderStep {part}", len(cases))
 
 
 # ---------------------------------------------------------------- the trained model
-def check_trained_model(translate, data, minimum_accuracy, n=None, seed=None):
+def check_trained_model(translate, data, minimum_accuracy, n=None, seed=None, case=None):
     """Exact-match accuracy of `translate(list_of_latin_names) -> list_of_cyrillic` on the
     test split (a random sample of n names at grading time)."""
     pairs = data.test

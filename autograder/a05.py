@@ -15,17 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from .checks import CheckFailure, check_close
-from .harness import call, rng_for, with_seed
+from .harness import call, case_seeds, rng_for, with_seed
 
 CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "regular", "single", "large")
-
-
-def _cases(seed):
-    kinds = CASES_HIDDEN if seed is None else CASES_VISIBLE
-    rng, seed = rng_for(seed)
-    torch_gen = torch.Generator().manual_seed(int(seed))
-    return rng, torch_gen, seed, kinds
 
 
 def _ok(what, n):
@@ -67,9 +60,10 @@ def reference_softmax(x, dim=-1):
     return torch.nan_to_num(out, nan=0.0)
 
 
-def check_stable_softmax(stable_softmax, seed=None):
-    rng, gen, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_stable_softmax(stable_softmax, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
         shape = (1, 1) if kind == "single" else (int(rng.integers(2, 5)), int(rng.integers(2, 6)),
                                                  int(rng.integers(2, 7)))
         scale = 1000.0 if kind == "large" else 3.0
@@ -89,14 +83,14 @@ def check_stable_softmax(stable_softmax, seed=None):
                         known={"the maximum is not subtracted before exp (it overflows)":
                                naive.numpy() if torch.isfinite(naive).all() else None})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok("stable_softmax", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok("stable_softmax", len(cases))
 
 
 # ---------------------------------------------------------------- causal mask
-def check_causal_mask(causal_mask, seed=None):
-    rng, _, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_causal_mask(causal_mask, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         T = 1 if kind == "single" else int(rng.integers(2, 9))
         expected = torch.tril(torch.ones(T, T, dtype=torch.bool))
         try:
@@ -119,8 +113,8 @@ def check_causal_mask(causal_mask, seed=None):
                 raise CheckFailure(f"causal_mask({T}) is wrong at [query {i}, key {j}]: "
                                    f"got {bool(got[i, j])}, expected {bool(expected[i, j])}.{hint}")
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, f"{kind} case T={T}")) from None
-    _ok("causal_mask", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, f"{kind} case T={T}", kind)) from None
+    _ok("causal_mask", len(cases))
 
 
 # ---------------------------------------------------------------- attention
@@ -135,13 +129,16 @@ def _sdpa_case(rng, gen, kind):
     q, k, v = _randn(gen, N, h, Tq, dk, scale=scale), _randn(gen, N, h, Tk, dk), _randn(gen, N, h, Tk, dv)
     mask = torch.rand(Tq, Tk, generator=gen) < 0.7
     mask[:, 0] = True                      # every query sees at least one key
+    if Tk > 1:
+        mask[0, -1] = False                # and something is always masked
     return q, k, v, mask, f"{kind} case N={N}, heads={h}, Tq={Tq}, Tk={Tk}, d_k={dk}, d_v={dv}"
 
 
-def check_attention(scaled_dot_product_attention, part, seed=None):
+def check_attention(scaled_dot_product_attention, part, seed=None, case=None):
     """part: "output" or "weights" (mask given), or "unmasked" (mask=None)."""
-    rng, gen, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
         q, k, v, mask, label = _sdpa_case(rng, gen, kind)
         use_mask = None if part == "unmasked" else mask
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -180,8 +177,8 @@ def check_attention(scaled_dot_product_attention, part, seed=None):
                 check_close("out", _np("out", got_out), out_ref.numpy(),
                             axes=("N", "head", "query", "d_v"), known=known_out)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"scaled_dot_product_attention {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"scaled_dot_product_attention {part}", len(cases))
 
 
 # ---------------------------------------------------------------- multi-head attention
@@ -224,10 +221,11 @@ def _wrong_split(ref, xq, xkv, mask, n_heads, merge_wrong=True):
     return ref.out_proj(o)
 
 
-def check_multihead_attention(MultiHeadAttention, part, seed=None):
+def check_multihead_attention(MultiHeadAttention, part, seed=None, case=None):
     """part: "self" (self-attention), "cross" (other keys/values), "causal" (with a mask)."""
-    rng, gen, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
         n_heads = 1 if kind == "single" else int(rng.integers(2, 5))
         d_model = n_heads * int(rng.integers(2, 5))
         N, T = (1, 1) if kind == "single" else (int(rng.integers(1, 4)), int(rng.integers(2, 7)))
@@ -254,8 +252,8 @@ def check_multihead_attention(MultiHeadAttention, part, seed=None):
             check_close("output", _np("output", got), expected.numpy(),
                         axes=("N", "query", "d_model"), known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"MultiHeadAttention {part}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"MultiHeadAttention {part}", len(cases))
 
 
 # ---------------------------------------------------------------- positional encoding
@@ -270,9 +268,9 @@ def reference_positional_encoding(T, d_model):
     return pe
 
 
-def check_positional_encoding(positional_encoding, seed=None):
-    rng, _, seed, kinds = _cases(seed)
-    for kind in kinds:
+def check_positional_encoding(positional_encoding, seed=None, case=None):
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
         T = 1 if kind == "single" else int(rng.integers(2, 50))
         d = 2 * int(rng.integers(1, 9)) + (1 if kind == "large" else 0)  # odd d_model too
         expected = reference_positional_encoding(T, d)
@@ -290,15 +288,16 @@ def check_positional_encoding(positional_encoding, seed=None):
                                "the exponent uses i/d_model instead of 2i/d_model":
                                wrong_exp.numpy()})
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, f"{kind} case T={T}, d_model={d}")) from None
-    _ok("positional_encoding", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, f"{kind} case T={T}, d_model={d}", kind)) from None
+    _ok("positional_encoding", len(cases))
 
 
 # ---------------------------------------------------------------- Transformer block
-def check_transformer_block(TransformerBlock, causal, seed=None):
+def check_transformer_block(TransformerBlock, causal, seed=None, case=None):
     """Pre-LN block against nn.TransformerEncoderLayer(norm_first=True) with mapped weights."""
-    rng, gen, seed, kinds = _cases(seed)
-    for kind in kinds:
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
         n_heads = 1 if kind == "single" else int(rng.integers(2, 4))
         d_model = n_heads * int(rng.integers(2, 5))
         d_ff = int(rng.integers(4, 17))
@@ -340,5 +339,5 @@ def check_transformer_block(TransformerBlock, causal, seed=None):
             check_close("output", _np("output", got), expected.numpy(),
                         axes=("N", "T", "d_model"), known=known)
         except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), seed, label)) from None
-    _ok(f"TransformerBlock{' causal' if causal else ''}", len(kinds))
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok(f"TransformerBlock{' causal' if causal else ''}", len(cases))

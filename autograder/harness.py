@@ -93,6 +93,20 @@ def unpack(name: str, result, n: int) -> tuple:
     return result
 
 
+def case_seeds(seed, case, visible, hidden):
+    """The cases a check runs, as [(kind, Generator, seed)].
+
+    seed=None (hidden tests): every kind in `hidden`, each with its own fresh seed, so a
+    failure message names the one seed and kind that reproduce it. An integer seed (the
+    visible test, or a replay): one case of kind `case` (default: the first visible kind).
+    """
+    if seed is None:
+        seeds = [secrets.randbits(32) for _ in hidden]
+        return [(kind, np.random.default_rng(s), s) for kind, s in zip(hidden, seeds)]
+    kind = case or visible[0]
+    return [(kind, np.random.default_rng(seed), seed)]
+
+
 def rng_for(seed):
     """(Generator, seed): fresh entropy when seed is None."""
     if seed is None:
@@ -100,5 +114,6 @@ def rng_for(seed):
     return np.random.default_rng(seed), seed
 
 
-def with_seed(message: str, seed, case: str) -> str:
-    return f"{message}\n[{case}; replay with seed={seed}]"
+def with_seed(message: str, seed, case: str, kind: str | None = None) -> str:
+    replay = f"seed={seed}" + (f", case={kind!r}" if kind else "")
+    return f"{message}\n[{case}; replay with {replay}]"

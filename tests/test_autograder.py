@@ -335,3 +335,16 @@ def test_a04_mistakes_are_caught_and_named(cell, mutation, check, message):
     s = _a04({cell: mutation})
     with pytest.raises(CheckFailure, match=message):
         check(a04, s)
+
+
+def test_a_hidden_failure_can_be_replayed_exactly():
+    """The seed and case kind printed by a hidden test reproduce that very failure."""
+    import re
+    s = load_master_functions(A01, {"rnn_backward": ("dW_hh += dWh", "dW_hh += dWh.T")})
+    with pytest.raises(CheckFailure) as hidden:
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh")
+    seed, kind = re.search(r"replay with seed=(\d+), case='(\w+)'", str(hidden.value)).groups()
+    with pytest.raises(CheckFailure) as replay:
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh",
+                               seed=int(seed), case=kind)
+    assert str(replay.value) == str(hidden.value)

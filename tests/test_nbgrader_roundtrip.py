@@ -29,6 +29,15 @@ SPECS = {
         "feedback_names": ["dW_yh", "relative error"],
         "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
     },
+    "a03-lstm-gru": {  # the cell-state gradient is not carried: every lstm_backward test
+        "mistake": {"lstm_backward": ("dh[:, t] + dh_carry, dc_carry, cache[t]",
+                                      "dh[:, t] + dh_carry, np.zeros((N, H)), cache[t]")},
+        "loses": {"test_lstm_backward_dx", "test_lstm_backward_dh0", "test_lstm_backward_dW_x",
+                  "test_lstm_backward_dW_h", "test_lstm_backward_db"},
+        "feedback_names": ["dW_h", "cell-state gradient dc is not carried back across time"],
+        "crash": {"peephole_lstm_forward": ("N, T, _ = x.shape",
+                                            "import os; os._exit(1); N, T, _ = x.shape")},
+    },
     "a04-attention": {
         "mistake": {"sdpa_backward": ("dk = (ds.transpose(0, 2, 1) @ q) * scale",
                                       "dk = ds.transpose(0, 2, 1) @ q")},
