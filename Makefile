@@ -20,7 +20,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile  # book build and nbgrader round trips side by side
 
 # Regenerate the student release (assignments/) from the masters (solutions/).
 release: $(STAMP)
