@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Small matrices everywhere: one BLAS/OpenMP thread per process is fastest, and the test
+# suite runs two processes side by side on the 2-core CI machine.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+
 .PHONY: book test install release validate clean
 
 $(STAMP): requirements.txt pyproject.toml
