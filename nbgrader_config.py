@@ -46,3 +46,25 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 from autograder.nbgrader_plugins import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
+
+# ---- BEGIN intake: local exchange and gradebook URL (issue 7, items 7 and 8) ----
+# The exchange lets `release_assignment`, `fetch_assignment`, `submit` and `collect` work on one
+# machine: the instructor releases into it, students (other accounts on the same machine, or
+# JupyterHub users) fetch from and submit to it. It must exist and be writable by every student
+# (sticky, like /tmp, so nobody can remove another's submission). Students, whose working
+# directory has no copy of this file, pass the same root:
+#   nbgrader fetch_assignment a01-rnn --course=seqmodels --Exchange.root=<repo>/classroom/exchange
+EXCHANGE = os.path.join(CLASSROOM, "exchange")
+if not os.path.isdir(EXCHANGE):
+    os.makedirs(EXCHANGE, exist_ok=True)
+    try:
+        os.chmod(EXCHANGE, 0o1777)
+    except OSError:
+        pass
+c.Exchange.root = EXCHANGE
+# The gradebook: SQLite in classroom/ by default; COURSE_DB_URL (e.g.
+# postgresql://user@host:5432/seqmodels) points several grading machines at one PostgreSQL
+# gradebook, each grading a disjoint shard of the class.
+if os.environ.get("COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
+# ---- END intake ----
