@@ -352,3 +352,27 @@ def _clear_outputs(cell) -> None:
 def _short(exc: Exception, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def main(argv=None) -> int:
+    """python -m autograder.intake SUBMISSION MASTER [OUT]: print the repairs or the reason,
+    and write the repaired notebook to OUT if given."""
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        print(main.__doc__)
+        return 2
+    got = normalize(args[0], args[1])
+    for note in got.notes:
+        print(f"repaired: {note}")
+    if got.nb is None:
+        print(f"not graded: {got.reason}")
+        return 1
+    if len(args) == 3:
+        nbformat.write(got.nb, args[2])
+    print("gradable")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

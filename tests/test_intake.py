@@ -254,9 +254,23 @@ def test_odd_json_shapes_never_crash(tmp_path, good):
                       {"cell_type": "markdown", "source": ["a", 1], "metadata": {"nbgrader": 7}},
                       {"cell_type": "code", "source": "x", "metadata": {"nbgrader": {
                           "grade_id": ["list"], "solution": True}}}]
+    for c in data["cells"][:5]:
+        if isinstance(c, dict):
+            c["id"] = "same-id"  # duplicated cell ids: nbformat's reader would refuse the file
     got = normalize(write(tmp_path, data), MASTER)
     assert got.nb is not None, got.reason
     assert answers(got.nb) == answers(good)
+
+
+def test_command_line(tmp_path, good, capsys):
+    nb = copy.deepcopy(good)
+    nb.cells.remove(cell(nb, "test_rnn_forward"))
+    out = tmp_path / "repaired.ipynb"
+    assert intake.main([str(write(tmp_path, nb)), str(MASTER), str(out)]) == 0
+    assert "repaired: restored deleted cell test_rnn_forward" in capsys.readouterr().out
+    assert cell(nbformat.read(out, as_version=4), "test_rnn_forward").source
+    assert intake.main([str(write(tmp_path, b"")), str(MASTER)]) == 1
+    assert "not graded:" in capsys.readouterr().out
 
 
 def test_random_corruption_never_raises(tmp_path, good):
