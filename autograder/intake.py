@@ -32,6 +32,7 @@ import nbformat
 MAX_FILE_BYTES = 100 * 2**20     # larger files are refused unread (a real answer is ~100 KB)
 MAX_ANSWER_CHARS = 2 * 2**20     # one answer cell's source; a longer one is refused
 MAX_ATTACHMENT_BYTES = 2**20     # images pasted into a written answer, all together
+MAX_CELLS = 5000                 # an assignment has under a hundred
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 SCHEMA_VERSION = 3               # the nbgrader cell-metadata schema this course writes
@@ -147,6 +148,8 @@ def _read_cells(path: Path, notes: list) -> list[dict]:
     cells = data.get("cells")
     if not isinstance(cells, list):
         raise Refused(f"{path.name} is JSON but not a Jupyter notebook (no list of cells)")
+    if len(cells) > MAX_CELLS:
+        raise Refused(f"{path.name} has {len(cells)} cells, over the limit of {MAX_CELLS}")
     out, newer = [], set()
     for cell in cells:
         if not isinstance(cell, dict):
@@ -243,11 +246,11 @@ def _merge(master, cells: list[dict], notes: list):
             if match:
                 claim(i, match[-1], "its cell id")
     # 3. the functions and classes the master's answer defines
+    defined = {j: _defines(cells[j]["source"]) for j in free if cells[j]["cell_type"] == "code"}
     for i, cell in enumerate(nb.cells):
         if _is_answer(cell) and i not in claimed and cell.cell_type == "code":
             names = _defines(cell.source)
-            match = [j for j in free if names and names <= _defines(cells[j]["source"])
-                     and cells[j]["cell_type"] == "code"]
+            match = [j for j in free if names and names <= defined.get(j, set())]
             if match:
                 claim(i, match[-1], "the functions it defines")
     # 4. order: unclaimed answers against unclaimed cells still flagged as answers

@@ -195,6 +195,10 @@ def test_absurd_sizes_are_refused(tmp_path, good, monkeypatch):
     cell(nb, "rnn_forward").source += "\n#" + "y" * (intake.MAX_ANSWER_CHARS + 1)
     got = normalize(write(tmp_path, nb), MASTER)
     assert got.nb is None and "answer cell rnn_forward" in got.reason and "limit" in got.reason
+    many = json.loads(nbformat.writes(good))
+    many["cells"] += [nbformat.v4.new_code_cell("x = 1")] * intake.MAX_CELLS
+    got = normalize(write(tmp_path, many), MASTER)
+    assert got.nb is None and "cells, over the limit" in got.reason
     monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1000)
     got = normalize(write(tmp_path, good), MASTER)
     assert got.nb is None and "over the" in got.reason and len(got.reason) < 200
