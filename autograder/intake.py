@@ -216,7 +216,7 @@ def _merge(master, cells: list[dict], notes: list):
             by_gid.setdefault(_gid(c), []).append(j)
     for gid, js in by_gid.items():
         if len(js) > 1:
-            notes.append(f"cell {gid} appears {len(js)} times; "
+            notes.append(f"cell {_clip(gid)} appears {len(js)} times; "
                          + ("the answered copy is graded" if gid in {_gid(a) for a in answers}
                             else "the master's copy is graded"))
     for i, cell in enumerate(nb.cells):
@@ -236,7 +236,7 @@ def _merge(master, cells: list[dict], notes: list):
         free.remove(j)
         old = _gid(cells[j])
         notes.append(f"answer cell {_gid(nb.cells[i])} found by {how}"
-                     + (f" (its grade_id was renamed to {old!r})" if old else
+                     + (f" (its grade_id was renamed to {_clip(old)!r})" if old else
                         " (its nbgrader metadata was gone)"))
 
     # 2. cell id (nbformat 4.5 ids survive a renamed grade_id)
@@ -301,7 +301,7 @@ def _merge(master, cells: list[dict], notes: list):
     renamed = sorted({_gid(c) for c in cells if _gid(c) and _gid(c) not in master_ids
                       and not c["nbgrader"].get("solution")})
     if renamed:
-        notes.append(f"ignored cells with unknown grade_id {', '.join(renamed[:5])}"
+        notes.append(f"ignored cells with unknown grade_id {', '.join(map(_clip, renamed[:5]))}"
                      + (f" and {len(renamed) - 5} more" if len(renamed) > 5 else "")
                      + " (the master's cells are graded)")
     master_cell_ids = {c.get("id") for c in master.cells}
@@ -350,6 +350,11 @@ def _clear_outputs(cell) -> None:
     if cell.cell_type == "code":
         cell.outputs = []
         cell.execution_count = None
+
+
+def _clip(name: str, limit: int = 40) -> str:
+    """A name the student chose (a grade_id), cut short for a note."""
+    return name if len(name) <= limit else name[:limit] + "..."
 
 
 def _short(exc: Exception, limit: int = 200) -> str:

@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CLASSROOM = Path(os.environ.get("COURSE_CLASSROOM", ROOT / "classroom"))
 TOP_MISTAKES = 20
 SLOWEST = 10
+MAX_CELL = 400   # characters of student-influenced text in one table cell of the page
+MAX_CSV = 2000   # and in one CSV field (spreadsheets choke on megabyte cells)
 
 
 # ---------------------------------------------------------------- data ---
@@ -220,9 +222,9 @@ def page(s: dict, figs: dict[str, bytes], assignment: str, csvs: list[str]) -> s
     def table(head, rows, numeric=()):
         out = ["<table><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in head) + "</tr>"]
         for row in rows:
-            out.append("<tr>" + "".join(
-                f'<td class="n">{e(str(v))}</td>' if i in numeric else f"<td>{e(str(v))}</td>"
-                for i, v in enumerate(row)) + "</tr>")
+            out.append("<tr>" + "".join(  # a reason or note can hold what a student wrote
+                f'<td class="n">{e(str(v))}</td>' if i in numeric else
+                f"<td>{e(_clip(str(v), MAX_CELL))}</td>" for i, v in enumerate(row)) + "</tr>")
         return "\n".join(out) + "</table>"
 
     def stat(label, value):
@@ -345,7 +347,8 @@ def build(assignment: str, results: Path | None = None, out: Path | None = None)
     csvs = tables(s)
     for name, rows in csvs.items():
         with open(out / name, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(rows)
+            csv.writer(f).writerows([[_clip(v, MAX_CSV) if isinstance(v, str) else v
+                                      for v in row] for row in rows])
     (out / "index.html").write_text(page(s, figs, assignment, list(csvs)), encoding="utf-8")
     return out / "index.html"
 

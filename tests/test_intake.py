@@ -104,10 +104,13 @@ def test_a_renamed_test_cell_is_restored(tmp_path, good, master):
     nb = copy.deepcopy(good)
     cell(nb, "test_rnn_backward_dW_hh").metadata.nbgrader.grade_id = "my_test"
     cell(nb, "my_test").source = "pass  # full marks please"
+    cell(nb, "test_rnn_forward").metadata.nbgrader.grade_id = "z" * 2**20  # a 1 MB name
+    cell(nb, "rnn_forward").metadata.nbgrader.grade_id = "r" * 2**20
     got = normalize(write(tmp_path, nb), MASTER)
     assert_is_master_with(got, master, answers(good))
     assert "restored deleted cell test_rnn_backward_dW_hh" in got.notes
     assert any("my_test" in n for n in got.notes)
+    assert all(len(n) < 300 for n in got.notes), [len(n) for n in got.notes]
 
 
 def test_edited_and_deleted_test_cells_come_from_the_master(tmp_path, good, master):
