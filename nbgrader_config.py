@@ -23,7 +23,10 @@ c.CourseDirectory.solution_directory = os.path.relpath(os.path.join(CLASSROOM, "
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(CLASSROOM, "gradebook.db")
 c.CourseDirectory.course_id = "seqmodels"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
-c.CourseDirectory.max_file_size = 20000  # KB per file a student may submit
+# KB per file a student may submit (nbgrader drops larger files silently). As large as intake
+# accepts (autograder/intake.py MAX_FILE_BYTES): a notebook with huge outputs must reach intake,
+# which strips them, rather than vanish on the way.
+c.CourseDirectory.max_file_size = 100000
 
 # Student-facing stubs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

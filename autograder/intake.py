@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-MAX_FILE_BYTES = 100 * 2**20     # larger files are refused unread (a real answer is ~100 KB)
+MAX_FILE_BYTES = 100_000_000     # refused unread (a real one is ~100 KB); = nbgrader's max_file_size
 MAX_ANSWER_CHARS = 2 * 2**20     # one answer cell's source; a longer one is refused
 MAX_ATTACHMENT_BYTES = 2**20     # images pasted into a written answer, all together
 MAX_CELLS = 5000                 # an assignment has under a hundred
@@ -120,7 +120,7 @@ def _read_cells(path: Path, notes: list) -> list[dict]:
     if size == 0:
         raise Refused(f"{path.name} is empty (0 bytes)")
     if size > MAX_FILE_BYTES:
-        raise Refused(f"{path.name} is {size / 2**20:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB "
+        raise Refused(f"{path.name} is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB "
                       f"limit (clear the outputs and hand it in again)")
     raw = path.read_bytes()
     text = _decode(raw, path.name, notes)
