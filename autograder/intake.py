@@ -269,6 +269,7 @@ def _merge(master, cells: list[dict], notes: list):
         gid = _gid(cell)
         if i not in claimed:
             cell.source = _stub(cell)
+            cell.pop("attachments", None)
             notes.append(f"answer cell {gid} is missing: graded as unanswered")
             _clear_outputs(cell)
             continue
@@ -280,12 +281,13 @@ def _merge(master, cells: list[dict], notes: list):
             notes.append(f"answer cell {gid} was turned into {got['cell_type']}: "
                          f"read back as {cell.cell_type}")
         cell.source = got["source"]
+        cell.pop("attachments", None)  # the master's (a model answer's images) never stay
         if got["outputs"]:
             size = len(json.dumps(got["outputs"]))
             if size > 100_000:
                 notes.append(f"outputs of answer cell {gid} removed ({size / 2**20:.1f} MB)")
         _clear_outputs(cell)
-        if cell.cell_type == "markdown" and isinstance(got["attachments"], dict):
+        if cell.cell_type == "markdown" and _valid_attachments(got["attachments"]):
             size = len(json.dumps(got["attachments"]))
             if attachments + size <= MAX_ATTACHMENT_BYTES:
                 cell["attachments"] = got["attachments"]
@@ -328,6 +330,14 @@ def _is_answer(cell) -> bool:
 def _is_stub(cell: dict) -> bool:
     src = cell["source"]
     return not src.strip() or "raise NotImplementedError()" in src or src.strip() == TEXT_STUB
+
+
+def _valid_attachments(att) -> bool:
+    """{name: {mime type: base64 text}}, as nbformat 4 requires (anything else is dropped)."""
+    return isinstance(att, dict) and bool(att) and all(
+        isinstance(k, str) and isinstance(v, dict) and v
+        and all(isinstance(m, str) and isinstance(d, (str, list)) for m, d in v.items())
+        for k, v in att.items())
 
 
 def _defines(source: str) -> set:

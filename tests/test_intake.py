@@ -303,3 +303,22 @@ def test_nbformat3_is_converted(tmp_path, good, master):
     assert got.nb is not None, got.reason
     assert "notebook format 3 converted to 4" in got.notes
     assert answers(got.nb)["rnn_forward"] == answers(good)["rnn_forward"]
+
+
+def test_images_in_written_answers(tmp_path, good, monkeypatch):
+    nb = copy.deepcopy(good)
+    png = {"image/png": "iVBORw0KGgo="}
+    cell(nb, "q1").attachments = {"plot.png": png}
+    cell(nb, "q1").source = "See ![plot](attachment:plot.png)"
+    data = json.loads(nbformat.writes(nb))
+    for c in data["cells"]:
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == "q2":
+            c["attachments"] = {"x.png": ["not", "a", "dict"]}  # malformed: dropped
+    got = normalize(write(tmp_path, data), MASTER)
+    nbformat.validate(got.nb)
+    assert cell(got.nb, "q1").attachments == {"plot.png": png}
+    assert "attachments" not in cell(got.nb, "q2")
+    monkeypatch.setattr(intake, "MAX_ATTACHMENT_BYTES", 10)
+    got = normalize(write(tmp_path, data), MASTER)
+    assert "attachments" not in cell(got.nb, "q1")
+    assert any("images in answer q1 dropped" in n for n in got.notes)
