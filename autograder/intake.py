@@ -312,7 +312,6 @@ def _merge(master, cells: list[dict], notes: list):
     if added:
         notes.append(f"{len(added)} code cell(s) you added were not run: only answer cells are "
                      f"graded (put helper functions inside an answer cell)")
-    nb.nbformat, nb.nbformat_minor = 4, max(5, master.get("nbformat_minor", 5))
     return nb
 
 
