@@ -322,3 +322,21 @@ def test_images_in_written_answers(tmp_path, good, monkeypatch):
     got = normalize(write(tmp_path, data), MASTER)
     assert "attachments" not in cell(got.nb, "q1")
     assert any("images in answer q1 dropped" in n for n in got.notes)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (MASTER.parent.parent).iterdir()
+                                        if (p / f"{p.name}.ipynb").is_file()))
+def test_every_assignment_round_trips(tmp_path, name):
+    """Each master: an answered release comes back as the master with the student's answers;
+    with its cells shuffled and every grade_id of a test renamed, still."""
+    master = nbformat.read(master_path(name), as_version=4)
+    sub = student_submission(name)
+    got = normalize(write(tmp_path, sub, f"{name}.ipynb"), master_path(name))
+    assert_is_master_with(got, master, answers(sub))
+    random.Random(1).shuffle(sub.cells)
+    for c in sub.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            meta["grade_id"] = "renamed_" + meta["grade_id"]
+    got = normalize(write(tmp_path, sub, f"{name}.ipynb"), master_path(name))
+    assert_is_master_with(got, master, answers(sub))
