@@ -32,6 +32,16 @@ def test_release_fetch_submit_collect_grade_feedback_export(tmp_path):
     exchange = course / "classroom" / "exchange"
     assert exchange.is_dir() and (exchange.stat().st_mode & 0o1777) == 0o1777
 
+    # the formgrader's own test: its exchange is functional (today: "exchange missing", and
+    # no release or collect buttons)
+    probe = ("from traitlets.config.loader import PyFileConfigLoader\n"
+             "from nbgrader.apps.api import NbGraderAPI\n"
+             "api = NbGraderAPI(config=PyFileConfigLoader('nbgrader_config.py', path='.').load_config())\n"
+             "print(bool(api.exchange_is_functional), api.exchange_root)")
+    proc = subprocess.run([str(BIN / "python"), "-c", probe], cwd=course, capture_output=True,
+                          text=True, env=dict(os.environ, COURSE_CLASSROOM=str(course / "classroom")))
+    assert proc.stdout.split() == ["True", str(exchange)], proc.stdout + proc.stderr
+
     nbgrader(course, "release_assignment", NAME)
     assert (exchange / "seqmodels" / "outbound" / NAME / f"{NAME}.ipynb").is_file()
 
