@@ -50,7 +50,7 @@ def load(results: Path) -> tuple[list[dict], list[tuple[str, str]]]:
         except (OSError, ValueError) as exc:
             broken.append((path.name, f"result file unreadable: {exc}"[:200]))
             continue
-        rec.setdefault("student", path.stem)
+        rec["student"] = str(rec.get("student") or path.stem)
         rec["tests"] = [t for t in rec.get("tests") or [] if isinstance(t, dict)]
         records.append(rec)
     return records, broken
