@@ -74,13 +74,15 @@ def normalize(path: str | Path, master_path: str | Path) -> Intake:
 def _pick_notebook(path: Path, expected: str, master, notes: list) -> Path:
     """The notebook to grade: `path` itself, or the single / best-matching notebook in its folder
     when the student renamed it or handed in several."""
-    folder = path if path.is_dir() else path.parent
+    folder = path if path.is_dir() and not path.is_symlink() else path.parent
+    if path.is_symlink():  # it could point at the instructor's master or another student's work
+        raise Refused(f"{path.name} is a symbolic link, not a notebook file")
     if path.is_file():
         return path
     if not folder.is_dir():
         raise Refused(f"no submission found at {path}")
     found = sorted(p for p in folder.rglob("*.ipynb")
-                   if ".ipynb_checkpoints" not in p.parts and p.is_file())
+                   if ".ipynb_checkpoints" not in p.parts and p.is_file() and not p.is_symlink())
     if not found:
         others = sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt")[:5]
         raise Refused(f"no notebook in the submission (expected {expected}; found "

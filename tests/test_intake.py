@@ -340,3 +340,13 @@ def test_every_assignment_round_trips(tmp_path, name):
             meta["grade_id"] = "renamed_" + meta["grade_id"]
     got = normalize(write(tmp_path, sub, f"{name}.ipynb"), master_path(name))
     assert_is_master_with(got, master, answers(sub))
+
+
+def test_a_symbolic_link_is_not_followed(tmp_path):
+    (tmp_path / f"{NAME}.ipynb").symlink_to(MASTER)  # the master's solutions, full marks?
+    got = normalize(tmp_path / f"{NAME}.ipynb", MASTER)
+    assert got.nb is None and "symbolic link" in got.reason
+    (tmp_path / f"{NAME}.ipynb").unlink()
+    (tmp_path / "other.ipynb").symlink_to(MASTER)
+    got = normalize(tmp_path / f"{NAME}.ipynb", MASTER)
+    assert got.nb is None and "no notebook" in got.reason
