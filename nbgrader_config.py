@@ -57,11 +57,21 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHi
 # (sticky, like /tmp, so nobody can remove another's submission). Students, whose working
 # directory has no copy of this file, pass the same root:
 #   nbgrader fetch_assignment a01-rnn --course=seqmodels --Exchange.root=<repo>/classroom/exchange
+# Students reach it through classroom/, which is therefore traverse-only for them (0711), and
+# everything else in classroom/ (gradebook.db with the hidden tests, submissions, feedback)
+# is made private to the instructor each time an nbgrader command loads this file.
 EXCHANGE = os.path.join(CLASSROOM, "exchange")
 if not os.path.isdir(EXCHANGE):
     os.makedirs(EXCHANGE, exist_ok=True)
     try:
         os.chmod(EXCHANGE, 0o1777)
+    except OSError:
+        pass
+for _path in [CLASSROOM] + [os.path.join(CLASSROOM, n) for n in os.listdir(CLASSROOM)
+                            if n != "exchange"]:
+    try:
+        if os.stat(_path).st_uid == os.getuid() and not os.path.islink(_path):
+            os.chmod(_path, 0o711 if _path == CLASSROOM else os.stat(_path).st_mode & 0o700)
     except OSError:
         pass
 c.Exchange.root = EXCHANGE

@@ -74,6 +74,12 @@ def test_release_fetch_submit_collect_grade_feedback_export(tmp_path):
     assert float(rows["s002"]["raw_score"]) == 21.0, rows["s002"]
     assert float(rows["s001"]["max_score"]) == 29.0
 
+    # students can reach the exchange through classroom/, and nothing else in it
+    classroom = course / "classroom"
+    assert classroom.stat().st_mode & 0o777 == 0o711
+    for private in ("gradebook.db", "submitted", "autograded", "feedback"):
+        assert (classroom / private).stat().st_mode & 0o077 == 0, private
+
     home = tmp_path / "home" / "s002"
     as_student(home, exchange, "fetch_feedback", NAME, "--student=s002")
     feedback = list((home / NAME / "feedback").rglob("*.html"))
