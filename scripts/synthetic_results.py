@@ -35,10 +35,10 @@ CAUSES = {
     "forward": ["previous hidden state not used", "tanh left out"],
 }
 GENERIC = ["wrong sign", "off by a factor of 2"]
-NOT_GRADED = ["a01-rnn.ipynb is not valid JSON (line 412, column 9: Expecting ',' delimiter); "
+NOT_GRADED = ["{name}.ipynb is not valid JSON (line 412, column 9: Expecting ',' delimiter); "
               "it may have been cut off while saving",
               "no notebook in the submission (expected {name}.ipynb; found answers.py)",
-              "a01-rnn.ipynb is empty (0 bytes)",
+              "{name}.ipynb is empty (0 bytes)",
               "3 notebooks answer {name}.ipynb equally (a.ipynb, b.ipynb, c.ipynb): hand in one"]
 NOTES = ["restored deleted cell test_rnn_forward", "outputs of answer cell rnn_forward removed "
          "(48.0 MB)", "graded Untitled.ipynb as {name}.ipynb (file renamed)",
