@@ -61,12 +61,17 @@ def normalize(path: str | Path, master_path: str | Path) -> Intake:
     try:
         nb_path = _pick_notebook(Path(path), Path(master_path).name, master, notes)
         cells = _read_cells(nb_path, notes)
-        return Intake(_merge(master, cells, notes), None, notes)
+        return Intake(_merge(master, cells, notes), None, _lines(notes))
     except Refused as exc:
-        return Intake(None, str(exc), notes)
+        return Intake(None, _lines([str(exc)])[0], _lines(notes))
     except Exception as exc:  # never stop a batch: an unforeseen shape is a reason too
         return Intake(None, f"submission could not be read ({type(exc).__name__}: {_short(exc)})",
-                      notes)
+                      _lines(notes))
+
+
+def _lines(texts: list[str]) -> list[str]:
+    """One line each, whatever a file name held (a newline is a valid character in one)."""
+    return [" ".join(t.split()) for t in texts]
 
 
 # ---------------------------------------------------------------- which file ---

@@ -231,6 +231,17 @@ def test_several_notebooks_grade_the_one_that_answers(tmp_path, good, master):
     assert got.nb is None and "equally" in got.reason
 
 
+def test_file_names_with_newlines_stay_one_line(tmp_path, good):
+    write(tmp_path, good, "my\nnotebook.ipynb")
+    got = normalize(tmp_path / f"{NAME}.ipynb", MASTER)
+    assert got.nb is not None and all("\n" not in n for n in got.notes), got.notes
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other, b"", "my\nempty.ipynb")
+    got = normalize(other / f"{NAME}.ipynb", MASTER)
+    assert got.nb is None and "empty" in got.reason and "\n" not in got.reason
+
+
 def test_no_notebook_at_all(tmp_path):
     (tmp_path / "answers.py").write_text("def f(): pass")
     got = normalize(tmp_path / f"{NAME}.ipynb", MASTER)
