@@ -93,12 +93,11 @@ class Control:
             raise ValueError(f"value {self.value!r} is not one of the options {values}")
         self.label = label
         static = values if static is None else [_plain(s) for s in static]
-        if self.value not in static:            # the default frame is always precomputed
-            static = sorted(set(static) | {self.value}, key=values.index) \
-                if all(s in values for s in static) else [self.value, *static]
         missing = [s for s in static if s not in values]
         if missing:
             raise ValueError(f"static values {missing} are not options {values}")
+        # in the order of the options, with the default value (the first frame shown) included
+        static = sorted(dict.fromkeys([*static, self.value]), key=values.index)
         self.static = [(self.options[values.index(s)][0], s) for s in static]
 
     def _fmt(self, v):
