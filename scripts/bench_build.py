@@ -58,15 +58,17 @@ def build(repo: Path) -> tuple[float, str]:
     return seconds, log
 
 
-def cache_records(repo: Path) -> dict[str, tuple[int, float]]:
-    """page -> (record id, execution seconds) of the jupyter-cache of the build."""
+def cache_records(repo: Path) -> dict[str, tuple[tuple, float]]:
+    """page -> ((record id, creation time), execution seconds) in the build's jupyter-cache
+    (SQLite may give a re-executed page's new record the id of the one it replaces)."""
     from jupyter_cache import get_cache
 
     path = repo / "_build" / ".jupyter_cache"
     if not path.exists():
         return {}
     return {str(Path(r.uri).resolve().relative_to(repo.resolve()).with_suffix("")):
-            (r.pk, r.data.get("execution_seconds")) for r in get_cache(str(path)).list_cache_records()}
+            ((r.pk, r.created), r.data.get("execution_seconds"))
+            for r in get_cache(str(path)).list_cache_records()}
 
 
 def importers(repo: Path, module: str) -> list[str]:

@@ -22,17 +22,31 @@ from nbclient import NotebookClient
 os.environ["SEQLAB_DEMOS"] = "static"
 
 
-def run(path: Path, timeout: int = 240, save: Path | None = None) -> float:
+def kernel_cpu_seconds(client) -> float | None:
+    """CPU time (user + system, with child processes) the page's kernel has used: unlike the
+    wall time, it hardly depends on what else the machine is running."""
+    try:
+        import psutil
+
+        t = psutil.Process(client.km.provisioner.pid).cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+    except Exception:  # no psutil, or a provisioner without a local pid
+        return None
+
+
+def run(path: Path, timeout: int = 240, save: Path | None = None) -> tuple[float, float | None]:
     nb = jupytext.read(path)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    cpu = []  # read after every cell: the kernel is gone when the notebook completes
+    client.on_cell_executed = lambda **_: cpu.append(kernel_cpu_seconds(client))
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
     if save is not None:  # the executed notebook, e.g. to look at its outputs
         save.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, save / (path.stem + ".ipynb"))
-    return seconds
+    return seconds, (cpu[-1] if cpu else None)
 
 
 def main(argv):
@@ -43,8 +57,9 @@ def main(argv):
     for name in argv:
         path = Path(name)
         try:
-            seconds = run(path, save=save)
-            print(f"{seconds:7.1f} s  {path}")
+            seconds, cpu = run(path, save=save)
+            cpu = f"{cpu:7.1f} s CPU" if cpu is not None else ""
+            print(f"{seconds:7.1f} s  {cpu}  {path}", flush=True)
         except Exception as exc:  # report and go on with the next page
             failed = True
             print(f"FAILED     {path}\n{exc}")
