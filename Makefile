@@ -21,8 +21,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# Incremental: only pages whose source or imported seqlab code changed run again (the cache
+# is _build/.jupyter_cache); `make clean book` builds everything from scratch.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --all -W --keep-going
+	$(BIN)/jupyter-book build . -W --keep-going
 
 # Debian packages the tests need (PostgreSQL, chromium, bubblewrap): installed when root and
 # missing, otherwise listed as skipped; the tests that need one skip with a reason.

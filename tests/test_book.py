@@ -88,3 +88,32 @@ def test_no_unrendered_glue_or_errors(html):
         assert "glue:text" not in text and "{glue" not in text, f"unrendered glue in {page}"
         assert "output_error" not in text and "Traceback (most recent call last)" not in text, \
             f"an error output in {page}"
+
+
+def test_demos_are_kernel_free_and_nothing_loads_from_another_host(html):
+    """Every page that calls seqlab.demos.demo shows that many static demos, each with a
+    control per grid axis and one frame per grid point; no widget state, widget loader or
+    any script, stylesheet or image from another host anywhere in the site."""
+    import json
+    import math
+
+    external = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*'
+                          r'["\']?((?:https?:)?//[^"\'\s>]+)', re.I)
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="ignore")
+        name = page.relative_to(html)
+        assert not external.findall(text), f"{name} loads {external.findall(text)[:3]}"
+        assert "widget-state+json" not in text and "embed-amd" not in text, name
+    for f in toc_files():
+        src = (ROOT / f"{f}.md").read_text()
+        n_demos = len(re.findall(r"^demo\(", src, flags=re.M))
+        page = html / (f + ".html")
+        text = page.read_text(errors="ignore")
+        blocks = re.findall(r'<div class="seqlab-demo">(.*?)<script type="application/json" '
+                            r'class="seqlab-demo-data">(.*?)</script>', text, flags=re.S)
+        assert len(blocks) == n_demos, f"{f}: {len(blocks)} demos in the HTML, {n_demos} in the source"
+        for markup, payload in blocks:
+            data = json.loads(payload)
+            assert len(data["frames"]) == math.prod(data["shape"]), f
+            assert markup.count("data-control=") == len(data["shape"]), f
+            assert len(payload) < 300_000, f"{f}: a demo of {len(payload)} bytes"
