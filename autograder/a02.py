@@ -12,7 +12,7 @@ import torch
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, rng_for, unpack, with_seed
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
 _JORDAN_INPUT = {"dx": "x", "dy0": "y0", "dW_xh": "W_xh", "dW_yh": "W_yh", "db_h": "b_h",
@@ -32,11 +32,9 @@ def _ok(what, n):
 def _jordan_params(rng, kind):
     if kind == "single":
         N, T = 1, 1
+        D, H, C = distinct_sizes(rng, (2, 5), (3, 7), (2, 5))
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(2, 7))
-    D, H, C = int(rng.integers(2, 5)), int(rng.integers(3, 7)), int(rng.integers(2, 5))
-    if C == H:
-        H += 1
+        N, T, D, H, C = distinct_sizes(rng, (2, 5), (2, 8), (2, 6), (3, 8), (2, 6))
     scale = 3.0 if kind == "saturated" else 0.7
     p = {"x": rng.standard_normal((N, T, D)), "y0": 0.5 * rng.standard_normal((N, C)),
          "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
@@ -132,9 +130,10 @@ def _lm_case(rng, kind):
     if kind == "single":
         N, T, k = 1, 1, 1
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(5, 12))
+        N, T, C, H = distinct_sizes(rng, (2, 5), (5, 12), (4, 9), (3, 8))
         k = int(rng.integers(2, T))          # truncation shorter than the sequence
-    C, H = int(rng.integers(4, 9)), int(rng.integers(3, 8))
+    if kind == "single":
+        C, H = distinct_sizes(rng, (4, 9), (3, 8))
     scale = 3.0 if kind == "saturated" else 0.8
     params = {"W_xh": scale * rng.standard_normal((H, C)),
               "W_hh": scale * rng.standard_normal((H, H)) / np.sqrt(H),
@@ -231,9 +230,10 @@ def check_grad_norm_by_lag(grad_norm_by_lag, seed=None, case=None):
     """grad_norm_by_lag(x, h0, W_xh, W_hh, b_h, u) -> (T+1,) norms, index = lag."""
     cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
     for kind, rng, seed in cases:
-        N = 1 if kind == "single" else int(rng.integers(2, 5))
-        T = 1 if kind == "single" else int(rng.integers(3, 15))
-        D, H = int(rng.integers(2, 5)), int(rng.integers(3, 8))
+        if kind == "single":
+            N, T, (D, H) = 1, 1, distinct_sizes(rng, (2, 5), (3, 8))
+        else:
+            N, T, D, H = distinct_sizes(rng, (2, 5), (3, 15), (2, 5), (3, 8))
         scale = 3.0 if kind == "saturated" else 1.0
         args = dict(x=rng.standard_normal((N, T, D)), h0=0.5 * rng.standard_normal((N, H)),
                     W_xh=scale * rng.standard_normal((H, D)) / np.sqrt(D),
