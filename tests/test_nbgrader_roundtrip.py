@@ -45,12 +45,12 @@ SPECS = {
         "feedback_names": ["dk", "sqrt(d_k)"],
         "crash": {"additive_attention": ("e = np.tanh(", "import os; os._exit(1)\n    e = np.tanh(")},
     },
-    "a05-transformer": {
-        "mistake": {"causal_mask": ("torch.ones(T, T, dtype=torch.bool))",
-                                    "torch.ones(T, T, dtype=torch.bool), -1)")},
-        "loses": {"test_causal_mask"},
-        "feedback_names": ["causal_mask", "diagonal is missing"],
-        "crash": {"positional_encoding": ("pos = torch.arange", "import os; os._exit(1)\n    pos = torch.arange")},
+    "a05-transformer": {  # LN1(x) gets only the queries' gradient: two block_backward tests
+        "mistake": {"block_backward": ("layernorm_backward(dh1_q + dh1_kv, ln1_cache)",
+                                       "layernorm_backward(dh1_q, ln1_cache)")},
+        "loses": {"test_block_backward_dx", "test_block_backward_layernorm"},
+        "feedback_names": ["dx", "only the query path"],
+        "crash": {"masked_softmax_backward": ("w = cache", "import os; os._exit(1); w = cache")},
     },
 }
 
