@@ -229,12 +229,14 @@ def test_a02_jordan_mistakes_are_caught(mutation, grad, message):
 
 def test_a02_tbptt_mistakes_are_named():
     from autograder import a02
-    s = load_master_functions(A02, {"tbptt_gradients": ("h = h.detach()", "h = torch.tensor(h0)")})
+    s = load_master_functions(A02, {"tbptt_gradients": ("h = states[start].detach()",
+                                                        "h = torch.tensor(h0)")})
     with pytest.raises(CheckFailure, match="reset to h0"):
         a02.check_tbptt(s["tbptt_gradients"], "W_hh")
-    s = load_master_functions(A02, {"tbptt_gradients": ("h = h.detach()", "pass")})
-    with pytest.raises(CheckFailure, match="raised RuntimeError"):  # backward through a freed graph
-        a02.check_tbptt(s["tbptt_gradients"], "W_hh")
+    s = load_master_functions(A02, {"tbptt_gradients": ("start = max(0, block_end - k2)",
+                                                        "start = block_start")})
+    with pytest.raises(CheckFailure, match="k2 is ignored"):
+        a02.check_tbptt(s["tbptt_gradients"], "W_hh", seed=0)
 
 
 def test_a02_reversed_lag_order_is_named():
