@@ -15,7 +15,7 @@ import numpy as np
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, distinct_sizes, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, unpack, with_seed
 
 STEP_GRADS = ("dx", "dh_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRADS = ("dx", "dh0", "dW_xh", "dW_hh", "db_h")

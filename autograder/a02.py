@@ -12,7 +12,7 @@ import torch
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, distinct_sizes, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, unpack, with_seed
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
 _JORDAN_INPUT = {"dx": "x", "dy0": "y0", "dW_xh": "W_xh", "dW_yh": "W_yh", "db_h": "b_h",
