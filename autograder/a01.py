@@ -158,10 +158,9 @@ def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None, case=None):
 # ---------------------------------------------------------------- loss
 def _loss_case(rng, kind):
     if kind == "single":
-        N, T = 1, 1
+        N, T, C = 1, 1, int(rng.integers(3, 9))
     else:
-        N, T = int(rng.integers(2, 6)), int(rng.integers(2, 7))
-    C = int(rng.integers(3, 9))
+        N, T, C = distinct_sizes(rng, (2, 6), (2, 7), (3, 9))
     scale = 400.0 if kind == "saturated" else 2.0  # large logits overflow a naive exp
     logits = scale * rng.standard_normal((N, T, C))
     y = rng.integers(0, C, size=(N, T))

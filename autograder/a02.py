@@ -34,7 +34,7 @@ def _jordan_params(rng, kind):
         N, T = 1, 1
         D, H, C = distinct_sizes(rng, (2, 5), (3, 7), (2, 5))
     else:
-        N, T, D, H, C = distinct_sizes(rng, (2, 5), (2, 8), (2, 6), (3, 8), (2, 6))
+        N, T, D, H, C = distinct_sizes(rng, (2, 5), (2, 8), (2, 8), (3, 9), (2, 9))
     scale = 3.0 if kind == "saturated" else 0.7
     p = {"x": rng.standard_normal((N, T, D)), "y0": 0.5 * rng.standard_normal((N, C)),
          "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),

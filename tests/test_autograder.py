@@ -425,3 +425,24 @@ def test_a_hidden_failure_can_be_replayed_exactly():
         a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh",
                                seed=int(seed), case=kind)
     assert str(replay.value) == str(hidden.value)
+
+
+# ----------------------------------------------------------------- distinct sizes
+def test_regular_cases_draw_distinct_sizes():
+    """A swapped axis or a transposed matrix cannot pass by accident: in every regular case
+    (the visible one included) the sizes differ from one another."""
+    from autograder import a01, a02, a03, a04
+    from autograder.harness import distinct_sizes
+    for seed in range(20):
+        rng = lambda: np.random.default_rng(seed)  # noqa: E731
+        assert len(set(a01._rnn_params(rng(), "regular")[1])) == 4
+        logits = a01._loss_case(rng(), "regular")[0]
+        assert len(set(logits.shape)) == 3
+        p, _ = a02._jordan_params(rng(), "regular")
+        assert len({*p["x"].shape, *p["W_yh"].shape}) == 5          # N, T, D, H, C
+        ids, h0, params, (k1, k2), _ = a02._lm_case(rng(), "regular")
+        assert len({ids.shape[0], ids.shape[1] - 1, *params["W_xh"].shape}) == 4 and k1 < k2
+        assert len(set(a03._dims(rng(), "regular"))) == 4
+        args, _, _ = a04._sdpa_case(rng(), "regular")
+        assert len({*args["q"].shape, args["k"].shape[1], args["v"].shape[2]}) == 5
+    assert sorted(distinct_sizes(np.random.default_rng(0), (1, 3), (1, 3))) == [1, 2]
