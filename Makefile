@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test install release validate clean system report
+.PHONY: book test lint install release validate clean system report
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ book: $(STAMP)
 system:
 	sh scripts/setup_system.sh
 
-test: system $(STAMP)
+# pyflakes rules only (unused imports and names, undefined names): see [tool.ruff] in pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check autograder seqlab scripts tests
+
+test: system $(STAMP) lint
 	$(BIN)/python -m pytest -ra -n 2 --dist loadfile  # book build and nbgrader round trips side by side
 
 # Regenerate the student release (assignments/) from the masters (solutions/).

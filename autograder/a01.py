@@ -15,7 +15,7 @@ import numpy as np
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, unpack, with_seed
 
 STEP_GRADS = ("dx", "dh_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRADS = ("dx", "dh0", "dW_xh", "dW_hh", "db_h")
@@ -31,10 +31,7 @@ def _rnn_params(rng, kind):
         N, T = 1, 1
         D, H = int(rng.integers(1, 5)), int(rng.integers(1, 6))
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(2, 7))
-        D, H = int(rng.integers(2, 6)), int(rng.integers(2, 7))
-        if D == H:
-            D += 1  # non-square W_xh exposes transposes
+        N, T, D, H = distinct_sizes(rng, (2, 5), (2, 7), (2, 6), (2, 7))
     scale = 3.0 if kind == "saturated" else 0.7
     p = {
         "x": rng.standard_normal((N, T, D)),
@@ -161,10 +158,9 @@ def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None, case=None):
 # ---------------------------------------------------------------- loss
 def _loss_case(rng, kind):
     if kind == "single":
-        N, T = 1, 1
+        N, T, C = 1, 1, int(rng.integers(3, 9))
     else:
-        N, T = int(rng.integers(2, 6)), int(rng.integers(2, 7))
-    C = int(rng.integers(3, 9))
+        N, T, C = distinct_sizes(rng, (2, 6), (2, 7), (3, 9))
     scale = 400.0 if kind == "saturated" else 2.0  # large logits overflow a naive exp
     logits = scale * rng.standard_normal((N, T, C))
     y = rng.integers(0, C, size=(N, T))

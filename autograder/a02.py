@@ -12,7 +12,7 @@ import torch
 from . import reference as ref
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, unpack, with_seed
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
 _JORDAN_INPUT = {"dx": "x", "dy0": "y0", "dW_xh": "W_xh", "dW_yh": "W_yh", "db_h": "b_h",
@@ -32,11 +32,9 @@ def _ok(what, n):
 def _jordan_params(rng, kind):
     if kind == "single":
         N, T = 1, 1
+        D, H, C = distinct_sizes(rng, (2, 5), (3, 7), (2, 5))
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(2, 7))
-    D, H, C = int(rng.integers(2, 5)), int(rng.integers(3, 7)), int(rng.integers(2, 5))
-    if C == H:
-        H += 1
+        N, T, D, H, C = distinct_sizes(rng, (2, 5), (2, 8), (2, 8), (3, 9), (2, 9))
     scale = 3.0 if kind == "saturated" else 0.7
     p = {"x": rng.standard_normal((N, T, D)), "y0": 0.5 * rng.standard_normal((N, C)),
          "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
@@ -98,43 +96,52 @@ def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None, case
 
 
 # ---------------------------------------------------------------- truncated BPTT
-def lm_loss_chunks(ids, h0, params, k, mistake=None):
-    """Reference: a one-hot character RNN LM trained with truncated BPTT.
+def lm_loss_tbptt(ids, h0, params, k1, k2, mistake=None):
+    """Reference: a one-hot character RNN LM trained with truncated BPTT(k1, k2).
 
-    ids (N, T+1) ints: inputs ids[:, :-1], targets ids[:, 1:]. The sequence is cut into
-    consecutive chunks of k steps (the last may be shorter); each chunk starts from the
-    final state of the previous one, DETACHED, so gradients reach at most k steps back.
-    Loss = sum over chunks of (sum over steps of cross-entropy) / N.
-    Returns (total loss tensor summed over chunks -- its backward gives the accumulated
-    gradients --, final hidden state).
-    mistake: "no_detach" (full BPTT), "reset" (each chunk restarts from h0).
+    ids (N, T+1) ints: inputs ids[:, :-1], targets ids[:, 1:]. The steps are processed in
+    blocks of k1 (the last may be shorter). At the end e of each block, the losses of the
+    block's steps are backpropagated through the last k2 steps only: the forward pass is run
+    again from the state h_{e-k2} (computed earlier, DETACHED) up to h_e, and the block's
+    losses are summed (each step's loss is counted once). k1 = k2 = k is the chunked scheme
+    of the book; k1 = 1 is Williams and Peng's band of width k2.
+    Loss = sum over steps of cross-entropy / N. Returns (the sum of the blocks' loss tensors
+    -- its backward gives the accumulated gradients --, final hidden state).
+    mistake: "no_detach" (full BPTT), "reset" (each block restarts from h0), "chunks" (k2
+    ignored: every block is backpropagated through itself only).
     """
     W_xh, W_hh, b_h, W_hy, b_y = (params[k_] for k_ in LM_PARAMS)
     C = W_xh.shape[1]
-    N, T1 = ids.shape
-    T = T1 - 1
+    N, T = ids.shape[0], ids.shape[1] - 1
     x = torch.nn.functional.one_hot(ids[:, :-1], C).to(W_xh.dtype)  # (N, T, C)
     y = ids[:, 1:]                                                  # (N, T)
-    h, total = h0, 0.0
-    for start in range(0, T, k):
-        if mistake == "reset":
-            h = h0
-        elif mistake != "no_detach":
-            h = h.detach()
-        for t in range(start, min(start + k, T)):
+    k2 = k1 if mistake == "chunks" else k2
+    states, total, h = [h0], 0.0, h0                # states[t] = h_t, detached
+    for block_start in range(0, T, k1):
+        block_end = min(block_start + k1, T)
+        start = max(0, block_end - k2)
+        if mistake == "no_detach":
+            start, h = 0, h0
+        else:
+            h = h0 if mistake == "reset" else states[start].detach()
+        for t in range(start, block_end):
             h = torch.tanh(x[:, t] @ W_xh.T + h @ W_hh.T + b_h)    # (N, H)
-            o = h @ W_hy.T + b_y                                    # (N, C)
-            total = total + torch.nn.functional.cross_entropy(o, y[:, t], reduction="sum") / N
+            if t + 1 == len(states):
+                states.append(h.detach())
+            if t >= block_start:
+                o = h @ W_hy.T + b_y                                # (N, C)
+                total = total + torch.nn.functional.cross_entropy(o, y[:, t], reduction="sum") / N
     return total, h
 
 
 def _lm_case(rng, kind):
     if kind == "single":
-        N, T, k = 1, 1, 1
+        N, T, k1, k2 = 1, 1, 1, 1
+        C, H = distinct_sizes(rng, (4, 9), (3, 8))
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(5, 12))
-        k = int(rng.integers(2, T))          # truncation shorter than the sequence
-    C, H = int(rng.integers(4, 9)), int(rng.integers(3, 8))
+        N, T, C, H = distinct_sizes(rng, (2, 5), (6, 13), (4, 9), (3, 8))
+        k1 = int(rng.integers(2, T // 2))    # several blocks
+        k2 = int(rng.integers(k1 + 1, T))    # reaches further back than its block
     scale = 3.0 if kind == "saturated" else 0.8
     params = {"W_xh": scale * rng.standard_normal((H, C)),
               "W_hh": scale * rng.standard_normal((H, H)) / np.sqrt(H),
@@ -143,12 +150,12 @@ def _lm_case(rng, kind):
               "b_y": 0.1 * rng.standard_normal(C)}
     ids = rng.integers(0, C, size=(N, T + 1))
     h0 = 0.5 * rng.standard_normal((N, H))
-    return ids, h0, params, k, f"{kind} case N={N}, T={T}, k={k}, C={C}, H={H}"
+    return ids, h0, params, (k1, k2), f"{kind} case N={N}, T={T}, k1={k1}, k2={k2}, C={C}, H={H}"
 
 
-def _lm_reference(ids, h0, params, k, mistake=None):
+def _lm_reference(ids, h0, params, ks, mistake=None):
     tp = {n: torch.tensor(v, requires_grad=True) for n, v in params.items()}
-    loss, h = lm_loss_chunks(torch.tensor(ids), torch.tensor(h0), tp, k, mistake)
+    loss, h = lm_loss_tbptt(torch.tensor(ids), torch.tensor(h0), tp, *ks, mistake)
     loss.backward()
     return float(loss), {n: tp[n].grad.numpy().copy() for n in LM_PARAMS}, \
         h.detach().numpy().copy()
@@ -160,20 +167,21 @@ def check_tbptt(tbptt_gradients, part, seed=None, case=None):
         raise ValueError("unknown part")
     cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
     for kind, rng, seed in cases:
-        ids, h0, params, k, label = _lm_case(rng, kind)
-        loss_ref, grads_ref, h_ref = _lm_reference(ids, h0, params, k)
-        full = _lm_reference(ids, h0, params, k, "no_detach")
-        reset = _lm_reference(ids, h0, params, k, "reset")
+        ids, h0, params, ks, label = _lm_case(rng, kind)
+        loss_ref, grads_ref, h_ref = _lm_reference(ids, h0, params, ks)
+        full = _lm_reference(ids, h0, params, ks, "no_detach")
+        reset = _lm_reference(ids, h0, params, ks, "reset")
+        chunks = _lm_reference(ids, h0, params, ks, "chunks")
         T = ids.shape[1] - 1
         try:
-            out = call("tbptt_gradients", tbptt_gradients, ids, h0, params, k,
-                       arg_names=("ids", "h0", "params", "k"))
+            out = call("tbptt_gradients", tbptt_gradients, ids, h0, params, *ks,
+                       arg_names=("ids", "h0", "params", "k1", "k2"))
             loss, grads, h_last = unpack("tbptt_gradients", out, 3)
             if part == "loss":
                 check_close("loss", loss, np.asarray(loss_ref),
                             known={"the loss is averaged over time steps":
                                    np.asarray(loss_ref / T),
-                                   "the hidden state is reset to h0 at every chunk":
+                                   "the hidden state is reset to h0 at every block":
                                    np.asarray(reset[0])})
             elif part == "h_last":
                 check_close("h_last", h_last, h_ref, axes=("N", "H"))
@@ -181,10 +189,13 @@ def check_tbptt(tbptt_gradients, part, seed=None, case=None):
                 if not isinstance(grads, dict) or part not in grads:
                     raise CheckFailure(f"grads must be a dict with the key '{part}'.")
                 check_close(f"grads['{part}']", grads[part], grads_ref[part],
-                            known={"the state is not detached between chunks (that is full "
-                                   "BPTT, not truncated)": full[1][part],
-                                   "the hidden state is reset to h0 at every chunk "
-                                   "(independent chunks, not a carried state)": reset[1][part]})
+                            known={"the state is never detached (that is full BPTT, not "
+                                   "truncated)": full[1][part],
+                                   "the hidden state is reset to h0 at every block "
+                                   "(independent blocks, not a carried state)": reset[1][part],
+                                   "each block's losses are backpropagated through the block "
+                                   "only (k2 is ignored: that is the chunked scheme k1 = k2)":
+                                   chunks[1][part]})
         except CheckFailure as e:
             raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
     _ok(f"tbptt_gradients {part}", len(cases))
@@ -231,9 +242,10 @@ def check_grad_norm_by_lag(grad_norm_by_lag, seed=None, case=None):
     """grad_norm_by_lag(x, h0, W_xh, W_hh, b_h, u) -> (T+1,) norms, index = lag."""
     cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
     for kind, rng, seed in cases:
-        N = 1 if kind == "single" else int(rng.integers(2, 5))
-        T = 1 if kind == "single" else int(rng.integers(3, 15))
-        D, H = int(rng.integers(2, 5)), int(rng.integers(3, 8))
+        if kind == "single":
+            N, T, (D, H) = 1, 1, distinct_sizes(rng, (2, 5), (3, 8))
+        else:
+            N, T, D, H = distinct_sizes(rng, (2, 5), (3, 15), (2, 5), (3, 8))
         scale = 3.0 if kind == "saturated" else 1.0
         args = dict(x=rng.standard_normal((N, T, D)), h0=0.5 * rng.standard_normal((N, H)),
                     W_xh=scale * rng.standard_normal((H, D)) / np.sqrt(D),

@@ -38,7 +38,7 @@ import torch
 
 from .checks import CheckFailure, check_close, rel_error
 from .gradcheck import torch_vjp
-from .harness import call, unpack, with_seed
+from .harness import call, distinct_sizes, unpack, with_seed
 from .reference import _TanhNoDerivative
 
 CASES_HIDDEN = ("regular", "regular", "single", "saturated")  # seed % 4 picks the kind
@@ -321,10 +321,7 @@ def _dims(rng, kind):
         N, T = 1, 1
         D, H = int(rng.integers(1, 5)), int(rng.integers(1, 5))
     else:
-        N, T = int(rng.integers(2, 5)), int(rng.integers(2, 7))
-        D, H = int(rng.integers(2, 6)), int(rng.integers(2, 6))
-        if D == H:
-            D += 1  # non-square W_x exposes transposes
+        N, T, D, H = distinct_sizes(rng, (2, 5), (2, 7), (2, 6), (2, 6))
     return N, T, D, H
 
 

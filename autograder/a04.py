@@ -15,7 +15,7 @@ import torch
 
 from .checks import CheckFailure, check_close
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, rng_for, unpack, with_seed
+from .harness import call, case_seeds, distinct_sizes, rng_for, unpack, with_seed
 
 CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "regular", "single", "large")
@@ -26,10 +26,12 @@ def _ok(what, n):
     print(f"{what}: OK ({n} case{'s' if n > 1 else ''})")
 
 
-def _dims(rng, kind):
+def _dims(rng, kind, *more):
+    """N, T_q, T_k and one size from each extra [low, high) range, all distinct in a
+    regular case (a single case has N = T_q = T_k = 1)."""
     if kind == "single":
-        return 1, 1, 1
-    return int(rng.integers(1, 4)), int(rng.integers(2, 6)), int(rng.integers(2, 7))
+        return [1, 1, 1] + distinct_sizes(rng, *more)
+    return distinct_sizes(rng, (1, 4), (2, 6), (2, 7), *more)
 
 
 # ---------------------------------------------------------------- additive attention
@@ -45,8 +47,7 @@ def check_additive_attention(additive_attention, part, seed=None, case=None):
     """part: "context" or "weights"."""
     cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
     for kind, rng, seed in cases:
-        N, Tq, Tk = _dims(rng, kind)
-        dq, dk, dv, A = (int(rng.integers(2, 6)) for _ in range(4))
+        N, Tq, Tk, dq, dk, dv, A = _dims(rng, kind, (2, 9), (2, 9), (2, 9), (2, 9))
         scale = 4.0 if kind == "large" else 1.0
         args = {"q": scale * rng.standard_normal((N, Tq, dq)), "k": rng.standard_normal((N, Tk, dk)),
                 "v": rng.standard_normal((N, Tk, dv)), "W_q": rng.standard_normal((A, dq)),
@@ -98,8 +99,7 @@ def sdpa_reference(q, k, v, mask, mistake=None):
 
 
 def _sdpa_case(rng, kind, masked=True):
-    N, Tq, Tk = _dims(rng, kind)
-    d_k, d_v = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    N, Tq, Tk, d_k, d_v = _dims(rng, kind, (2, 8), (2, 8))
     scale = 4.0 if kind == "large" else 1.0
     args = {"q": scale * rng.standard_normal((N, Tq, d_k)), "k": rng.standard_normal((N, Tk, d_k)),
             "v": rng.standard_normal((N, Tk, d_v))}
@@ -206,8 +206,9 @@ def check_decoder_step(AttentionDecoderStep, part, seed=None, case=None):
     cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
     for kind, rng, seed in cases:
         gen = torch.Generator().manual_seed(int(seed))
-        N, S = (1, 1) if kind == "single" else (int(rng.integers(1, 5)), int(rng.integers(2, 8)))
-        V, E, enc_dim, H, A = (int(rng.integers(3, 9)) for _ in range(5))
+        dims = [(3, 11)] * 5                           # vocabulary, emb, enc_dim, H, A
+        N, S, V, E, enc_dim, H, A = [1, 1] + distinct_sizes(rng, *dims) if kind == "single" \
+            else distinct_sizes(rng, (1, 5), (2, 8), *dims)
         label = f"{kind} case N={N}, S={S}, vocab={V}, emb={E}, enc_dim={enc_dim}, H={H}, A={A}"
         try:
             m = call("AttentionDecoderStep(...)", AttentionDecoderStep, V, E, enc_dim, H, A).double()

@@ -107,6 +107,21 @@ def case_seeds(seed, case, visible, hidden):
     return [(kind, np.random.default_rng(seed), seed)]
 
 
+def distinct_sizes(rng, *ranges) -> list:
+    """One integer from each [low, high) range, all different where the ranges allow it.
+
+    Every regular case (the visible one included) gets distinct sizes, so that a swapped
+    axis, a transposed matrix or a reshape with the wrong length cannot pass by accident
+    (with N == T, `x.reshape(T, N, D)` has the right shape).
+    """
+    taken, sizes = set(), []
+    for low, high in ranges:
+        free = [v for v in range(low, high) if v not in taken] or list(range(low, high))
+        sizes.append(int(free[int(rng.integers(len(free)))]))
+        taken.add(sizes[-1])
+    return sizes
+
+
 def rng_for(seed):
     """(Generator, seed): fresh entropy when seed is None."""
     if seed is None:

@@ -13,14 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from course import make_course, nbgrader, student_submission, submit  # noqa: E402
-from test_nbgrader_roundtrip import SPECS  # noqa: E402
+from course import SPECS, make_course, nbgrader, student_submission, submit  # noqa: E402
 
 
 def student_run(name):

@@ -2,7 +2,8 @@
 
 - `CharRNN`: the book's Elman character model (one-hot x_t, tanh recurrence, linear read-out),
   stored exactly like `torch.nn` (`rnn.weight_hh_l0` is W_hh).
-- `char_windows`: random windows of the training text as (inputs, targets).
+- `sequence_loss`: cross-entropy summed over time, averaged over the batch (the book's L).
+  (Random windows of the text: `seqlab.charlm.random_windows`.)
 - `train_char_rnn`: a short, seeded training run of a `CharRNN` with full BPTT.
 - `SavedTensorMeter`: counts the bytes autograd keeps for the backward pass.
 - `orthogonal_`: rho times a random orthogonal matrix, for recurrent weights.
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .charlm import random_windows
 
 
 class CharRNN(nn.Module):
@@ -33,14 +36,6 @@ class CharRNN(nn.Module):
         x = F.one_hot(ids, self.C).to(self.head.weight.dtype)  # (N, T, C)
         h, h_last = self.rnn(x, None if h0 is None else h0.unsqueeze(0))  # (N, T, H), (1, N, H)
         return self.head(h), h_last[0]  # (N, T, C), (N, H)
-
-
-def char_windows(ids: np.ndarray, n: int, length: int, rng: np.random.Generator):
-    """n random windows of `length` characters: inputs (n, length) and next-char targets."""
-    starts = rng.integers(0, len(ids) - length - 1, size=n)
-    idx = starts[:, None] + np.arange(length + 1)[None, :]  # (n, length + 1)
-    w = torch.from_numpy(ids[idx])
-    return w[:, :-1], w[:, 1:]  # (n, length), (n, length)
 
 
 def sequence_loss(logits, targets):
@@ -63,7 +58,7 @@ def train_char_rnn(train_ids: np.ndarray, vocab_size: int, hidden_size: int = 64
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     for _ in range(steps):
-        x, y = char_windows(train_ids, batch, length, rng)
+        x, y = random_windows(train_ids, batch, length, rng)
         logits, _ = model(x)
         loss = sequence_loss(logits, y) / length  # per character, for the optimiser's scale
         opt.zero_grad()
@@ -141,7 +136,7 @@ def train_clipping_grid(configs, train_ids: np.ndarray, vocab_size: int, hidden_
     M, N, T, C = len(models), batch, length, vocab_size
     losses, norms = np.zeros((M, steps)), np.zeros((M, steps))
     for step in range(steps):
-        x, y = char_windows(train_ids, N, T, rng)                               # (N, T) each
+        x, y = random_windows(train_ids, N, T, rng)                               # (N, T) each
         W_xh = torch.stack([m.rnn.weight_ih_l0 for m in models])                # (M, H, C)
         W_hh = torch.stack([m.rnn.weight_hh_l0 for m in models])                # (M, H, H)
         b_h = torch.stack([m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0 for m in models])  # (M, H)

@@ -37,6 +37,7 @@ The "stream" evaluation lets a recurrent model carry its state through the whole
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Optional
 
@@ -46,7 +47,21 @@ import torch.nn.functional as F
 
 LN2 = math.log(2.0)
 
-__all__ = ["LN2", "to_streams", "n_windows", "stream_window", "random_windows",
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put `model` in eval mode for the block and restore its mode afterwards, even if the
+    block raises. Works for any callable; only modules with a `training` flag are switched."""
+    was_training = getattr(model, "training", None)
+    if was_training is not None:
+        model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
+
+__all__ = ["LN2", "eval_mode", "to_streams", "n_windows", "stream_window", "random_windows",
            "evaluate_bpc", "unigram_entropy", "unigram_bpc", "bigram_bpc",
            "tempered_probs", "next_char_probs", "sample"]
 
@@ -128,36 +143,32 @@ def evaluate_bpc(model, ids: np.ndarray, *, context: str = "window", window: int
     eval mode and restored afterwards.
     """
     ids = np.asarray(ids if max_chars is None else ids[:max_chars])
-    was_training = getattr(model, "training", None)
-    if was_training is not None:
-        model.eval()
     total, count = 0.0, 0
-    if context == "window":
-        n_win = (len(ids) - 1) // window
-        idx = np.arange(n_win)[:, None] * window + np.arange(window + 1)[None, :]  # (n_win, T + 1)
-        w = torch.from_numpy(ids[idx])
-        for i in range(0, n_win, batch_size):
-            x, y = w[i:i + batch_size, :-1], w[i:i + batch_size, 1:]               # (n, T), (n, T)
-            o, _ = _call(model, x)                                                  # (n, T, C)
-            total += F.cross_entropy(o.reshape(-1, o.shape[-1]), y.reshape(-1),
-                                     reduction="sum").item()
-            count += y.numel()
-    elif context == "stream":
-        rows = to_streams(ids, n_streams)                                           # (N, L)
-        state = None
-        for start in range(0, rows.shape[1] - 1, window):
-            chunk = rows[:, start:start + window + 1]                               # (N, <= T + 1)
-            o, state = _call(model, chunk[:, :-1], state)                           # (N, T, C)
-            if state is None:
-                raise ValueError("context='stream' needs a recurrent model that returns "
-                                 "(logits, state)")
-            total += F.cross_entropy(o.reshape(-1, o.shape[-1]), chunk[:, 1:].reshape(-1),
-                                     reduction="sum").item()
-            count += chunk[:, 1:].numel()
-    else:
-        raise ValueError(f"context must be 'window' or 'stream', not {context!r}")
-    if was_training:
-        model.train()
+    with eval_mode(model):
+        if context == "window":
+            n_win = (len(ids) - 1) // window
+            idx = np.arange(n_win)[:, None] * window + np.arange(window + 1)[None, :]  # (n_win, T + 1)
+            w = torch.from_numpy(ids[idx])
+            for i in range(0, n_win, batch_size):
+                x, y = w[i:i + batch_size, :-1], w[i:i + batch_size, 1:]               # (n, T), (n, T)
+                o, _ = _call(model, x)                                                  # (n, T, C)
+                total += F.cross_entropy(o.reshape(-1, o.shape[-1]), y.reshape(-1),
+                                         reduction="sum").item()
+                count += y.numel()
+        elif context == "stream":
+            rows = to_streams(ids, n_streams)                                           # (N, L)
+            state = None
+            for start in range(0, rows.shape[1] - 1, window):
+                chunk = rows[:, start:start + window + 1]                               # (N, <= T + 1)
+                o, state = _call(model, chunk[:, :-1], state)                           # (N, T, C)
+                if state is None:
+                    raise ValueError("context='stream' needs a recurrent model that returns "
+                                     "(logits, state)")
+                total += F.cross_entropy(o.reshape(-1, o.shape[-1]), chunk[:, 1:].reshape(-1),
+                                         reduction="sum").item()
+                count += chunk[:, 1:].numel()
+        else:
+            raise ValueError(f"context must be 'window' or 'stream', not {context!r}")
     return total / count / LN2
 
 
@@ -212,12 +223,8 @@ def next_char_probs(model, prompt_ids, temperature: float = 1.0,
     ids = torch.as_tensor(np.asarray(prompt_ids), dtype=torch.int64).view(1, -1)  # (1, T0)
     if window is not None:
         ids = ids[:, -window:]
-    was_training = getattr(model, "training", None)
-    if was_training is not None:
-        model.eval()
-    o, _ = _call(model, ids)                                           # (1, T0, C)
-    if was_training:
-        model.train()
+    with eval_mode(model):
+        o, _ = _call(model, ids)                                       # (1, T0, C)
     return tempered_probs(o[0, -1], temperature).double().numpy()
 
 
@@ -235,22 +242,18 @@ def sample(model, prompt_ids, n_new: int, *, temperature: float = 1.0,
     ids = torch.as_tensor(np.asarray(prompt_ids), dtype=torch.int64).view(1, -1)  # (1, T0)
     if ids.shape[1] == 0:
         raise ValueError("the prompt needs at least one character")
-    was_training = getattr(model, "training", None)
-    if was_training is not None:
-        model.eval()
-    o, state = _call(model, ids if window is None else ids[:, -window:])
-    new = []
-    for _ in range(n_new):
-        p = tempered_probs(o[0, -1].double(), temperature)             # (C,)
-        nxt = torch.multinomial(p, 1, generator=generator)             # (1,)
-        new.append(int(nxt))
-        if state is not None:                                          # recurrent: one step
-            o, state = _call(model, nxt.view(1, 1), state)
-        else:                                                          # stateless: re-read
-            if window is None:
-                raise ValueError("a stateless model needs `window`")
-            ids = torch.cat([ids, nxt.view(1, 1)], dim=1)[:, -window:]
-            o, _ = _call(model, ids)
-    if was_training:
-        model.train()
+    with eval_mode(model):
+        o, state = _call(model, ids if window is None else ids[:, -window:])
+        new = []
+        for _ in range(n_new):
+            p = tempered_probs(o[0, -1].double(), temperature)             # (C,)
+            nxt = torch.multinomial(p, 1, generator=generator)             # (1,)
+            new.append(int(nxt))
+            if state is not None:                                          # recurrent: one step
+                o, state = _call(model, nxt.view(1, 1), state)
+            else:                                                          # stateless: re-read
+                if window is None:
+                    raise ValueError("a stateless model needs `window`")
+                ids = torch.cat([ids, nxt.view(1, 1)], dim=1)[:, -window:]
+                o, _ = _call(model, ids)
     return np.array(new, dtype=np.int64)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import n_params  # noqa: F401  (re-exported: the pages call gated.n_params)
+
 GATE_ORDER = ("i", "f", "g", "o")
 
 
@@ -156,11 +158,6 @@ class SequenceModel(nn.Module):
         out, _ = self.core(x)                          # (N, T, H)
         y = self.head(out if self.many_to_many else out[:, -1])  # (N, [T,] out_dim)
         return y.squeeze(-1) if self.out_dim == 1 else y
-
-
-def count_params(module: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def mse_loss(pred, y):

@@ -8,7 +8,7 @@ reusable by assignments:
   multi-head self-attention and a position-wise MLP, a final LayerNorm and a linear read-out
   (optionally tied to the token embedding). `GPT(cfg)(idx)` maps ids (N, T) to logits (N, T, C).
   `GPT.attention_maps(idx)` returns every attention matrix: (n_layer, N, n_head, T, T).
-- `get_batch`, `evaluate_bpc`, `train_lm`: random training windows and validation
+- `evaluate_bpc`, `train_lm` (random windows from `seqlab.charlm.random_windows`): validation
   cross-entropy in bits per character (thin wrappers of `seqlab.charlm`, the book's shared
   char-LM plumbing, which also has the sampler) and a seeded training loop. They work for ANY
   model that maps ids (N, T) to logits (N, T, C), or to (logits, state) like a recurrent
@@ -45,11 +45,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import charlm
+from .charlm import LN2, eval_mode
 
-__all__ = ["GPTConfig", "CausalSelfAttention", "MLP", "Block", "GPT", "get_batch", "lm_loss",
+__all__ = ["GPTConfig", "CausalSelfAttention", "MLP", "Block", "GPT", "lm_loss",
            "evaluate_bpc", "train_lm", "LN2"]
 
-LN2 = math.log(2.0)
 
 
 @dataclass
@@ -160,10 +160,6 @@ class GPT(nn.Module):
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
 
-    def num_params(self) -> int:
-        """Number of distinct trainable parameters (a tied matrix counts once)."""
-        return sum(p.numel() for p in self.parameters())
-
     def forward(self, idx, return_attn: bool = False):
         N, T = idx.shape
         if T > self.cfg.block_size:
@@ -180,21 +176,14 @@ class GPT(nn.Module):
     @torch.no_grad()
     def attention_maps(self, idx):
         """All attention matrices for ids (N, T): (n_layer, N, n_head, T, T)."""
-        was_training = self.training
-        self.eval()
-        _, maps = self(idx, return_attn=True)
-        self.train(was_training)
+        with eval_mode(self):
+            _, maps = self(idx, return_attn=True)
         return maps
 
 
 # ---------------------------------------------------------------- char-LM plumbing
 # Batching, bits per character and sampling live in seqlab.charlm (shared by every language
 # model of the book); the thin wrappers below keep the GPT-style names and add a training loop.
-def get_batch(ids: np.ndarray, block_size: int, batch_size: int, rng: np.random.Generator):
-    """Random windows of the text: inputs x (N, T) and next-character targets y (N, T)."""
-    return charlm.random_windows(ids, batch_size, block_size, rng)
-
-
 def _logits(out):
     """Logits from a stateless model (a tensor) or a recurrent one ((logits, state))."""
     return out[0] if isinstance(out, tuple) else out
@@ -252,7 +241,7 @@ def train_lm(model: nn.Module, train_ids: np.ndarray, val_ids: np.ndarray, *, st
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(s)
-        x, y = get_batch(train_ids, block_size, batch_size, rng)    # (N, T), (N, T)
+        x, y = charlm.random_windows(train_ids, batch_size, block_size, rng)    # (N, T), (N, T)
         loss = lm_loss(_logits(model(x)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

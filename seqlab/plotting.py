@@ -15,7 +15,3 @@ matplotlib.rcParams.update({
 COLORS = {"rnn": "#1f77b4", "lstm": "#d62728", "gru": "#2ca02c", "attention": "#9467bd",
           "transformer": "#ff7f0e", "baseline": "#7f7f7f"}
 
-
-def use_book_style():
-    """Apply the book's style (importing this module already does)."""
-    return matplotlib.rcParams

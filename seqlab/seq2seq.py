@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import n_params  # noqa: F401  (re-exported: the pages import it from here)
 from .translit import EOS_ID, PAD_ID, SOS_ID, Batch, TranslitData
 
 
@@ -129,7 +130,7 @@ class AttnSeq2Seq(Seq2Seq):
         return self.out(self.drop(h_att)), alpha                        # (N, T_y, C)
 
 
-def sequence_loss(logits, tgt_out):
+def token_loss(logits, tgt_out):
     """Cross-entropy per target token, averaged over the real (non-<pad>) tokens."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
                            ignore_index=PAD_ID)
@@ -176,7 +177,7 @@ def train_seq2seq(model, data: TranslitData, epochs: float = 3, batch_size: int 
                 logits = model(batch.src, batch.src_len, batch.tgt_in)
             else:
                 logits = free_running_logits(model, batch)
-            loss = sequence_loss(logits, batch.tgt_out)
+            loss = token_loss(logits, batch.tgt_out)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -190,7 +191,7 @@ def train_seq2seq(model, data: TranslitData, epochs: float = 3, batch_size: int 
                     marks.pop(0)
                 model.eval()
                 with torch.no_grad():
-                    vl = sequence_loss(model(val.src, val.src_len, val.tgt_in), val.tgt_out)
+                    vl = token_loss(model(val.src, val.src_len, val.tgt_in), val.tgt_out)
                 hist["curve"].append((seen, run_loss / run_n, vl.item()))
                 if track_cer:
                     hist["val_cer"].append(evaluate(model, data, "val")["cer"])
@@ -266,10 +267,6 @@ def evaluate(model, data: TranslitData, split: str = "test", decode=None):
     correct = np.array([p == q.tgt for p, q in zip(pred, pairs)])
     return {"acc": float(correct.mean()), "cer": float(edits.sum() / lens.sum()),
             "pred": pred, "pairs": pairs, "correct": correct, "cer_each": edits / lens}
-
-
-def n_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 LENGTH_BINS = ((1, 6), (7, 8), (9, 10), (11, 13), (14, 99))

@@ -35,7 +35,7 @@ API
   vocabularies `.src_vocab`, `.tgt_vocab` (built from all pairs, so every split encodes);
 - `Vocab`: id <-> character maps with the special tokens `<pad>`=0, `<sos>`=1, `<eos>`=2;
   `encode(text, sos=False, eos=True)` and `decode(ids)` (stops at `<eos>`, skips specials);
-- `TranslitData.tensors(pairs) -> Batch` and `pad_batch(seqs, pad_id)`: padded int64 batches
+- `TranslitData.tensors(pairs) -> Batch` (padded with `seqlab.text.pad_ids`): int64 batches
   (`src`, `src_len`, `tgt_in` = <sos> y, `tgt_out` = y <eos>);
 - `TranslitData.batches(split, batch_size, rng)`: shuffled, length-bucketed mini-batches;
 - `TranslitData.reverse_source`: feed the source backwards (Sutskever et al. 2014).
@@ -56,6 +56,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .text import pad_ids
 
 PAD, SOS, EOS = "<pad>", "<sos>", "<eos>"
 PAD_ID, SOS_ID, EOS_ID = 0, 1, 2
@@ -215,15 +217,6 @@ class Vocab:
         return "".join(out)
 
 
-def pad_batch(seqs, pad_id: int = PAD_ID) -> torch.Tensor:
-    """List of id lists -> (N, T_max) int64 tensor, right-padded with `pad_id`."""
-    T = max(len(s) for s in seqs)
-    out = torch.full((len(seqs), T), pad_id, dtype=torch.int64)
-    for n, s in enumerate(seqs):
-        out[n, :len(s)] = torch.as_tensor(s, dtype=torch.int64)
-    return out
-
-
 @dataclass
 class Batch:
     """A padded batch. S = longest source + 1 (<eos>), T = longest target + 1."""
@@ -260,10 +253,10 @@ class TranslitData:
         """Encode and pad a list of pairs into one `Batch`."""
         src = [self.encode_src(p.src) for p in pairs]
         tgt = [self.tgt_vocab.encode(p.tgt, eos=False) for p in pairs]
-        return Batch(src=pad_batch(src),
+        return Batch(src=pad_ids(src, PAD_ID),
                      src_len=torch.tensor([len(s) for s in src]),
-                     tgt_in=pad_batch([[SOS_ID] + t for t in tgt]),
-                     tgt_out=pad_batch([t + [EOS_ID] for t in tgt]))
+                     tgt_in=pad_ids([[SOS_ID] + t for t in tgt], PAD_ID),
+                     tgt_out=pad_ids([t + [EOS_ID] for t in tgt], PAD_ID))
 
     def batches(self, split: str, batch_size: int, rng: np.random.Generator | None = None,
                 bucket: bool = True):

@@ -229,12 +229,14 @@ def test_a02_jordan_mistakes_are_caught(mutation, grad, message):
 
 def test_a02_tbptt_mistakes_are_named():
     from autograder import a02
-    s = load_master_functions(A02, {"tbptt_gradients": ("h = h.detach()", "h = torch.tensor(h0)")})
+    s = load_master_functions(A02, {"tbptt_gradients": ("h = states[start].detach()",
+                                                        "h = torch.tensor(h0)")})
     with pytest.raises(CheckFailure, match="reset to h0"):
         a02.check_tbptt(s["tbptt_gradients"], "W_hh")
-    s = load_master_functions(A02, {"tbptt_gradients": ("h = h.detach()", "pass")})
-    with pytest.raises(CheckFailure, match="raised RuntimeError"):  # backward through a freed graph
-        a02.check_tbptt(s["tbptt_gradients"], "W_hh")
+    s = load_master_functions(A02, {"tbptt_gradients": ("start = max(0, block_end - k2)",
+                                                        "start = block_start")})
+    with pytest.raises(CheckFailure, match="k2 is ignored"):
+        a02.check_tbptt(s["tbptt_gradients"], "W_hh", seed=0)
 
 
 def test_a02_reversed_lag_order_is_named():
@@ -245,49 +247,124 @@ def test_a02_reversed_lag_order_is_named():
         a02.check_grad_norm_by_lag(s["grad_norm_by_lag"])
 
 
-# ----------------------------------------------------------------- a05: known mistakes
+# ----------------------------------------------------------------- a05: gradients by hand
 A05 = "a05-transformer"
 
 
-def test_a05_reference_passes_hidden_checks():
+def _a05_all_checks(a05, s, seed=None):
+    a05.check_layernorm_forward(s["layernorm_forward"], seed=seed)
+    for g in ("dx", "dgamma", "dbeta"):
+        a05.check_layernorm_backward(s["layernorm_forward"], s["layernorm_backward"], g, seed=seed)
+    a05.check_masked_softmax_forward(s["masked_softmax_forward"], seed=seed)
+    a05.check_masked_softmax_backward(s["masked_softmax_forward"], s["masked_softmax_backward"],
+                                      seed=seed)
+    for part in ("unmasked", "masked"):
+        a05.check_mha_forward(s["mha_forward"], part, seed=seed)
+    for g in a05.MHA_GRADS:
+        a05.check_mha_backward(s["mha_forward"], s["mha_backward"], g, seed=seed)
+    a05.check_block_forward(s["block_forward"], seed=seed)
+    for part in ("dx", "attention", "layernorm", "ffn"):
+        a05.check_block_backward(s["block_forward"], s["block_backward"], part, seed=seed)
+
+
+def test_a05_reference_passes_visible_and_hidden_checks():
     from autograder import a05
     s = load_master_functions(A05)
-    a05.check_stable_softmax(s["stable_softmax"])
-    a05.check_causal_mask(s["causal_mask"])
-    for part in ("weights", "output", "unmasked"):
-        a05.check_attention(s["scaled_dot_product_attention"], part)
-    for part in ("self", "cross", "causal"):
-        a05.check_multihead_attention(s["MultiHeadAttention"], part)
-    a05.check_positional_encoding(s["positional_encoding"])
-    a05.check_transformer_block(s["TransformerBlock"], causal=False)
-    a05.check_transformer_block(s["TransformerBlock"], causal=True)
+    _a05_all_checks(a05, s, seed=0)
+    _a05_all_checks(a05, s, seed=None)
+
+
+def test_a05_torch_references_match_torch_nn():
+    """The oracles of a05 are torch autograd on torch_mha / torch_block: check those
+    forwards against nn.MultiheadAttention and nn.TransformerEncoderLayer(norm_first=True)."""
+    from autograder import a05
+    torch.manual_seed(0)
+    N, T_q, T_kv, d, h, d_ff = 2, 3, 5, 9, 3, 7
+    mha = torch.nn.MultiheadAttention(d, h, batch_first=True, dtype=torch.float64)
+    W, b = mha.in_proj_weight.detach(), mha.in_proj_bias.detach()
+    with torch.no_grad():
+        b.normal_()
+    P = {f"W_{n}": W[i * d:(i + 1) * d] for i, n in enumerate("qkv")}
+    P.update({f"b_{n}": b[i * d:(i + 1) * d] for i, n in enumerate("qkv")})
+    P.update({"W_o": mha.out_proj.weight.detach(), "b_o": mha.out_proj.bias.detach()})
+    x_q, x_kv = torch.randn(N, T_q, d, dtype=torch.float64), torch.randn(N, T_kv, d, dtype=torch.float64)
+    mask = torch.rand(T_q, T_kv) < 0.6
+    mask[:, 0] = True                                   # nn.MultiheadAttention gives NaN otherwise
+    with torch.no_grad():
+        expected = mha(x_q, x_kv, x_kv, attn_mask=~mask, need_weights=False)[0]
+        torch.testing.assert_close(a05.torch_mha(x_q, x_kv, P, h, mask), expected, rtol=1e-12, atol=1e-12)
+        layer = torch.nn.TransformerEncoderLayer(d, h, d_ff, dropout=0.0, batch_first=True,
+                                                 norm_first=True, dtype=torch.float64).eval()
+        for p in layer.parameters():
+            p.normal_()
+        a = layer.self_attn
+        Wl, bl = a.in_proj_weight, a.in_proj_bias
+        B = {f"W_{n}": Wl[i * d:(i + 1) * d] for i, n in enumerate("qkv")}
+        B.update({f"b_{n}": bl[i * d:(i + 1) * d] for i, n in enumerate("qkv")})
+        B.update({"W_o": a.out_proj.weight, "b_o": a.out_proj.bias,
+                  "ln1_g": layer.norm1.weight, "ln1_b": layer.norm1.bias,
+                  "ln2_g": layer.norm2.weight, "ln2_b": layer.norm2.bias,
+                  "W_1": layer.linear1.weight, "b_1": layer.linear1.bias,
+                  "W_2": layer.linear2.weight, "b_2": layer.linear2.bias})
+        x = torch.randn(N, T_kv, d, dtype=torch.float64)
+        causal = torch.tril(torch.ones(T_kv, T_kv, dtype=torch.bool))
+        torch.testing.assert_close(a05.torch_block(x, B, h, causal), layer(x, src_mask=~causal),
+                                   rtol=1e-12, atol=1e-12)
+        # a fully masked row: zero weights, no NaN
+        w = a05.torch_masked_softmax(torch.randn(2, 3, 4, dtype=torch.float64),
+                                     torch.tensor([[False] * 4, [True, False, True, True], [True] * 4]))
+        assert torch.isfinite(w).all() and (w[:, 0] == 0).all()
+        torch.testing.assert_close(w.sum(-1)[:, 1:], torch.ones(2, 2, dtype=torch.float64))
+
+
+def test_a05_visible_cases_have_an_odd_width_and_distinct_lengths():
+    from autograder import a05
+    x_q, x_kv, P, h, mask, _ = a05._mha_case(np.random.default_rng(0), "regular")
+    assert x_q.shape[-1] % 2 == 1 and x_q.shape[1] != x_kv.shape[1]
+    assert len({x_q.shape[0], x_q.shape[1], x_kv.shape[1], x_q.shape[-1] // h}) == 4
+    assert not mask[0].any()                            # the visible case has a fully masked query
+    x, P, h, mask, _ = a05._block_case(np.random.default_rng(0), "regular")
+    assert x.shape[-1] % 2 == 1 and len(set(x.shape)) == 3
 
 
 @pytest.mark.parametrize("cell, mutation, check, message", [
-    ("stable_softmax", ("e = torch.exp(x - m)", "e = torch.exp(x)"),
-     lambda a, s: a.check_stable_softmax(s["stable_softmax"]), "NaN or inf|not subtracted"),
-    ("causal_mask", ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
-                     "torch.tril(torch.ones(T, T, dtype=torch.bool), -1)"),
-     lambda a, s: a.check_causal_mask(s["causal_mask"], seed=0), "diagonal is missing"),
-    ("causal_mask", ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
-                     "~torch.tril(torch.ones(T, T, dtype=torch.bool))"),
-     lambda a, s: a.check_causal_mask(s["causal_mask"], seed=0), "inverted"),
-    ("scaled_dot_product_attention", (" / math.sqrt(q.shape[-1])", ""),
-     lambda a, s: a.check_attention(s["scaled_dot_product_attention"], "weights"), "sqrt"),
-    ("scaled_dot_product_attention", ("masked_fill(~mask", "masked_fill(mask"),
-     lambda a, s: a.check_attention(s["scaled_dot_product_attention"], "output"), "inverted|NaN"),
-    ("MultiHeadAttention", (".view(N, T, self.n_heads, self.d_head).transpose(1, 2)",
-                            ".reshape(N, self.n_heads, T, self.d_head)"),
-     lambda a, s: a.check_multihead_attention(s["MultiHeadAttention"], "self", seed=0), "no transpose"),
-    ("MultiHeadAttention", ("scaled_dot_product_attention(q, k, v, mask)",
-                            "scaled_dot_product_attention(q, k, v, None)"),
-     lambda a, s: a.check_multihead_attention(s["MultiHeadAttention"], "causal", seed=0), "mask is ignored"),
-    ("positional_encoding", ("pe[:, 0::2] = torch.sin(angle)\n    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])",
-                             "pe = torch.cat([torch.sin(angle), torch.cos(angle[:, : d_model // 2])], 1)"),
-     lambda a, s: a.check_positional_encoding(s["positional_encoding"], seed=0), "concatenated"),
-    ("TransformerBlock", ("h = self.ln1(x)\n        x = x + self.attn(h, h, mask)\n        x = x + self.ff2(torch.relu(self.ff1(self.ln2(x))))",
-                          "x = self.ln1(x + self.attn(x, x, mask))\n        x = self.ln2(x + self.ff2(torch.relu(self.ff1(x))))"),
-     lambda a, s: a.check_transformer_block(s["TransformerBlock"], False, seed=0), "post-LN"),
+    ("layernorm_forward", ("var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)",
+                           "var = x.var(axis=-1, ddof=1, keepdims=True)"),
+     lambda a, s: a.check_layernorm_forward(s["layernorm_forward"], seed=0), "unbiased"),
+    ("layernorm_backward", ("\n                    - xhat * (g * xhat).mean(axis=-1, keepdims=True))", ")"),
+     lambda a, s: a.check_layernorm_backward(s["layernorm_forward"], s["layernorm_backward"], "dx",
+                                             seed=0), "variance is missing"),
+    ("layernorm_backward", ("dx = inv_std * (g - g.mean(axis=-1, keepdims=True)",
+                            "dx = inv_std * (g"),
+     lambda a, s: a.check_layernorm_backward(s["layernorm_forward"], s["layernorm_backward"], "dx",
+                                             seed=0), "mean is missing"),
+    ("masked_softmax_forward", ("w = e / np.where(total > 0, total, 1.0)", "w = e / total"),
+     lambda a, s: a.check_masked_softmax_forward(s["masked_softmax_forward"], seed=0), "NaN"),
+    ("masked_softmax_forward", ("m = np.where(np.isfinite(m), m, 0.0)", "m = 0.0"),
+     lambda a, s: a.check_masked_softmax_forward(s["masked_softmax_forward"], seed=123, case="large"), "NaN or inf"),
+    ("masked_softmax_backward", ("ds = w * (dw - (w * dw).sum(axis=-1, keepdims=True))", "ds = w * dw"),
+     lambda a, s: a.check_masked_softmax_backward(s["masked_softmax_forward"], s["masked_softmax_backward"], seed=0), "coupling term"),
+    ("mha_forward", ("allowed = np.ones((T_q, T_kv), dtype=bool) if mask is None else mask",
+                     "allowed = np.ones((T_q, T_kv), dtype=bool)"),
+     lambda a, s: a.check_mha_forward(s["mha_forward"], "masked", seed=0), "mask is ignored"),
+    ("mha_backward", ("ds = masked_softmax_backward(dw, softmax_cache) / np.sqrt(d_head)",
+                      "ds = masked_softmax_backward(dw, softmax_cache)"),
+     lambda a, s: a.check_mha_backward(s["mha_forward"], s["mha_backward"], "dx_q", seed=0), "sqrt"),
+    ("mha_backward", (' + merge(dv, T_kv) @ params["W_v"]', ""),
+     lambda a, s: a.check_mha_backward(s["mha_forward"], s["mha_backward"], "dx_kv", seed=0),
+     "values' path"),
+    ('mha_backward', ('"W_o": dout.reshape(-1, d).T @ o.reshape(-1, d)', '"W_o": o.reshape(-1, d).T @ dout.reshape(-1, d)'),
+     lambda a, s: a.check_mha_backward(s["mha_forward"], s["mha_backward"], "dW_o", seed=0), "transpose"),
+    ("mha_backward", ('grads[f"b_{name}"] = g.sum(axis=(0, 1))', 'grads[f"b_{name}"] = g.sum(axis=(0, 1)) + (name == "k")'),
+     lambda a, s: a.check_mha_backward(s["mha_forward"], s["mha_backward"], "db", seed=0), "zero up to rounding"),
+    ("block_backward", ("dx = dx1 + dx_attn", "dx = dx_attn"),
+     lambda a, s: a.check_block_backward(s["block_forward"], s["block_backward"], "dx", seed=0),
+     "residual path"),
+    ("block_backward", ("layernorm_backward(dh1_q + dh1_kv, ln1_cache)", "layernorm_backward(dh1_q, ln1_cache)"),
+     lambda a, s: a.check_block_backward(s["block_forward"], s["block_backward"], "dx", seed=0),
+     "only the query path"),
+    ("block_forward", ("mha_forward(h1, h1, params, n_heads, mask)", "mha_forward(h1, h1, params, n_heads)"),
+     lambda a, s: a.check_block_forward(s["block_forward"], seed=0), "causal mask is not passed"),
 ])
 def test_a05_mistakes_are_caught_and_named(cell, mutation, check, message):
     from autograder import a05
@@ -348,3 +425,24 @@ def test_a_hidden_failure_can_be_replayed_exactly():
         a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh",
                                seed=int(seed), case=kind)
     assert str(replay.value) == str(hidden.value)
+
+
+# ----------------------------------------------------------------- distinct sizes
+def test_regular_cases_draw_distinct_sizes():
+    """A swapped axis or a transposed matrix cannot pass by accident: in every regular case
+    (the visible one included) the sizes differ from one another."""
+    from autograder import a01, a02, a03, a04
+    from autograder.harness import distinct_sizes
+    for seed in range(20):
+        rng = lambda: np.random.default_rng(seed)  # noqa: E731
+        assert len(set(a01._rnn_params(rng(), "regular")[1])) == 4
+        logits = a01._loss_case(rng(), "regular")[0]
+        assert len(set(logits.shape)) == 3
+        p, _ = a02._jordan_params(rng(), "regular")
+        assert len({*p["x"].shape, *p["W_yh"].shape}) == 5          # N, T, D, H, C
+        ids, h0, params, (k1, k2), _ = a02._lm_case(rng(), "regular")
+        assert len({ids.shape[0], ids.shape[1] - 1, *params["W_xh"].shape}) == 4 and k1 < k2
+        assert len(set(a03._dims(rng(), "regular"))) == 4
+        args, _, _ = a04._sdpa_case(rng(), "regular")
+        assert len({*args["q"].shape, args["k"].shape[1], args["v"].shape[2]}) == 5
+    assert sorted(distinct_sizes(np.random.default_rng(0), (1, 3), (1, 3))) == [1, 2]

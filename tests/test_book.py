@@ -5,7 +5,6 @@ glue key or a broken reference fails it), then checks on the HTML it produced.
 """
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 

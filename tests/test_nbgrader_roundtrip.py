@@ -12,47 +12,8 @@ import time
 
 import pytest
 
-from course import (grades, make_course, master_path, nbgrader, release_path,
+from course import (SPECS, grades, make_course, master_path, nbgrader, release_path,
                     student_submission, submit)
-
-# One entry per assignment: a mistake (answer cell -> (old, new) text) and what it must cost.
-SPECS = {
-    "a01-rnn": {
-        "mistake": {"rnn_backward": ("dW_hh += dWh", "dW_hh += dWh.T")},
-        "loses": {"test_rnn_backward_dW_hh"},
-        "feedback_names": ["dW_hh", "transpose"],
-        "crash": {"clip_grad_norm": ("total_norm = float(", "import os; os._exit(1); total_norm = float(")},
-    },
-    "a02-bptt": {
-        "mistake": {"jordan_backward": ("dW_yh += da.T @ y_prev", "dW_yh += da.T @ y[:, t]")},
-        "loses": {"test_jordan_backward_dW_yh"},
-        "feedback_names": ["dW_yh", "relative error"],
-        "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
-    },
-    "a03-lstm-gru": {  # the cell-state gradient is not carried: every lstm_backward test
-        "mistake": {"lstm_backward": ("dh[:, t] + dh_carry, dc_carry, cache[t]",
-                                      "dh[:, t] + dh_carry, np.zeros((N, H)), cache[t]")},
-        "loses": {"test_lstm_backward_dx", "test_lstm_backward_dh0", "test_lstm_backward_dW_x",
-                  "test_lstm_backward_dW_h", "test_lstm_backward_db"},
-        "feedback_names": ["dW_h", "cell-state gradient dc is not carried back across time"],
-        "crash": {"peephole_lstm_forward": ("N, T, _ = x.shape",
-                                            "import os; os._exit(1); N, T, _ = x.shape")},
-    },
-    "a04-attention": {
-        "mistake": {"sdpa_backward": ("dk = (ds.transpose(0, 2, 1) @ q) * scale",
-                                      "dk = ds.transpose(0, 2, 1) @ q")},
-        "loses": {"test_sdpa_backward_dk"},
-        "feedback_names": ["dk", "sqrt(d_k)"],
-        "crash": {"additive_attention": ("e = np.tanh(", "import os; os._exit(1)\n    e = np.tanh(")},
-    },
-    "a05-transformer": {
-        "mistake": {"causal_mask": ("torch.ones(T, T, dtype=torch.bool))",
-                                    "torch.ones(T, T, dtype=torch.bool), -1)")},
-        "loses": {"test_causal_mask"},
-        "feedback_names": ["causal_mask", "diagonal is missing"],
-        "crash": {"positional_encoding": ("pos = torch.arange", "import os; os._exit(1)\n    pos = torch.arange")},
-    },
-}
 
 pytestmark = pytest.mark.slow
 
