@@ -40,7 +40,8 @@ class ConvLSTMCell(nn.Module):
 
 class ConvLSTMPredictor(nn.Module):
     """Frames x_1..x_t -> prediction of x_{t+1} at every step: a ConvLSTM layer and a 1x1
-    convolution read-out with a sigmoid (pixels in [0, 1])."""
+    convolution read-out of the *change* to the last frame, x_hat_{t+1} = x_t + tanh(read-out)
+    (so an untrained model starts near the frame-copy baseline and learns the motion)."""
     def __init__(self, hid_ch: int = 16, kernel: int = 3):
         super().__init__()
         self.cell = ConvLSTMCell(1, hid_ch, kernel)
@@ -51,7 +52,7 @@ class ConvLSTMPredictor(nn.Module):
         state, out = None, []
         for t in range(frames.shape[1]):
             state = self.cell(frames[:, t:t + 1], state)
-            out.append(torch.sigmoid(self.readout(state[0]))[:, 0])
+            out.append(frames[:, t] + torch.tanh(self.readout(state[0]))[:, 0])
         return torch.stack(out, dim=1)
 
 

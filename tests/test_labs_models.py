@@ -114,3 +114,17 @@ def test_transformer_masks_and_step_interface():
     for t in range(3):
         logp, state, _ = m.step(tgt[:, t], state, memory)
         torch.testing.assert_close(logp, torch.log_softmax(full[:, t], -1), rtol=1e-10, atol=1e-12)
+
+
+def test_sequence_autoencoder_repeats_the_code():
+    from seqlab.labs.models import SeqAutoencoder
+    torch.manual_seed(0)
+    ae = SeqAutoencoder(D=3, latent=4, hidden=5).double()
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    z = ae.encode(x)
+    _, (h_n, _) = ae.encoder(x)
+    torch.testing.assert_close(z, h_n[0])
+    # the decoder sees the same code at every step (RepeatVector): rebuild it by hand
+    out, _ = ae.decoder(z[:, None, :].repeat(1, 6, 1))
+    torch.testing.assert_close(ae(x), ae.readout(out))
+    assert ae(x).shape == x.shape
