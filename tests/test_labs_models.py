@@ -128,3 +128,48 @@ def test_sequence_autoencoder_repeats_the_code():
     out, _ = ae.decoder(z[:, None, :].repeat(1, 6, 1))
     torch.testing.assert_close(ae(x), ae.readout(out))
     assert ae(x).shape == x.shape
+
+
+# ---------------------------------------------------------------- the labs' data
+def test_task1_splits_are_in_order_and_metrics_fail_wrong_shapes():
+    from seqlab.labs.task1 import load_task1, score, baselines
+    temp = load_task1("temperature")
+    assert temp.meta["dates_test"][0] > temp.meta["cut_date"]      # test windows after the cut
+    np.testing.assert_allclose(score(temp, temp.y_test), 0.0)
+    assert baselines(temp)["persistence (4th = 3rd)"] < baselines(temp)["training mean"]
+    with pytest.raises(ValueError):
+        score(temp, temp.y_test[:-1])
+    words = load_task1("words")
+    assert words.x_train.shape[1:] == (3, len(words.meta["vocab"]))
+    assert (words.y_test != 0).all()                               # never asks for <unk>
+    assert score(words, words.y_test) == 1.0
+
+
+def test_number_pairs_split_disjoint_and_real():
+    from seqlab.labs.text import load_numbers
+    d = load_numbers("en-ru", numbers=range(1, 400))
+    tags = [{p.country for p in getattr(d, k)} for k in ("train", "val", "test")]
+    assert not (tags[0] & tags[2]) and not (tags[0] & tags[1])
+    p = next(p for p in d.train + d.val + d.test if p.country == "342")
+    assert p.src == ("three", "hundred", "and", "forty", "two")
+    assert p.tgt == ("триста", "сорок", "два")
+
+
+def test_titles_split_by_module():
+    from seqlab.labs.text import load_titles, TITLES_PATH
+    d = load_titles()
+    module_of = {}
+    for line in TITLES_PATH.read_text(encoding="ascii").splitlines():
+        module, qualname = line.split("\t")[:2]
+        module_of[qualname] = module
+    mods = [{module_of[p.country] for p in getattr(d, k)} for k in ("train", "test")]
+    assert len(d.train) > 500 and len(d.test) > 50 and not (mods[0] & mods[1])
+
+
+def test_chorale_melodies_parse():
+    pytest.importorskip("music21", reason="music21 (the corpus of Bach chorales) is not installed")
+    from seqlab.labs.music import corpus_files, soprano_tokens
+    toks = soprano_tokens(corpus_files()[0])
+    assert len(toks) > 16
+    pitches = [int(t.split("_")[0]) for t in toks if t[0].isdigit()]
+    assert 55 <= min(pitches) and max(pitches) <= 84                # a soprano range

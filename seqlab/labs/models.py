@@ -94,6 +94,10 @@ class TransformerSeq2Seq(nn.Module):
         self.d_model = d_model
         self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=PAD_ID)
+        for table in (self.src_embed, self.tgt_embed):   # std d^-1/2, so that sqrt(d) * embedding
+            nn.init.normal_(table.weight, std=d_model ** -0.5)   # has entries of size ~1, like
+            with torch.no_grad():                                  # the positions (otherwise
+                table.weight[PAD_ID].zero_()                       # they drown them)
         self.register_buffer("pe", sinusoidal_positions(max_len, d_model), persistent=False)
         enc = nn.TransformerEncoderLayer(d_model, nhead, ff, dropout, batch_first=True,
                                          norm_first=True)
