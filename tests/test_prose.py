@@ -21,6 +21,10 @@ PROVIDED_BY = {
     "myst_nb": "jupyter-book",        # jupyter-book's notebook engine
     "IPython": "ipywidgets",          # a hard dependency of ipywidgets and of every kernel
     "yaml": "jupyter-book",
+    "sphinx": "jupyter-book",         # the book build's own engine (seqlab.book_build is a Sphinx extension)
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "jupyter_cache": "jupyter-cache",
 }
 OWN = {"seqlab", "autograder"}
 
