@@ -120,7 +120,10 @@ def edition_requirements() -> str:
     keep = []
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         name = re.split(r"[<>=!~\[ ;#]", line.strip(), maxsplit=1)[0].lower()
-        if name not in DEV_REQUIREMENTS:
+        if name in DEV_REQUIREMENTS:
+            while keep and keep[-1].startswith("#"):  # and the comment that explains it
+                keep.pop()
+        else:
             keep.append(line)
     return "\n".join(keep) + "\n"
 
