@@ -164,7 +164,7 @@ def write(dest: Path, url: str) -> list:
         shutil.copy2(ROOT / "autograder" / f"{mod}.py", dest / "autograder" / f"{mod}.py")
     (dest / "_config.yml").write_text(edition_config(url))
     (dest / "requirements.txt").write_text(edition_requirements())
-    for template in ("README.md", "Makefile"):
+    for template in ("README.md", "Makefile", "jupyterlab/zz-seqmodels-student.json"):
         text = (TEMPLATES / template).read_text().replace("@EDITION_URL@", url)
         (dest / template).write_text(text)
     return modules

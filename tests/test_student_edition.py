@@ -168,3 +168,30 @@ def test_visible_tests_run_in_the_edition(edition):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{n_tests} of {n_tests} visible tests passed" in proc.stdout
     assert not any(MARKER_LINE.match(l) for l in target.read_text().splitlines())
+
+
+def test_edition_jupyterlab_is_student_side(edition, tmp_path):
+    """`make lab` in the edition: chapters open as notebooks, and nbgrader's instructor tools
+    (formgrader, course list, create assignment) are off while validate stays on. The server
+    side is checked by loading the edition's config file the way jupyter_server does (here at
+    the user level, the Makefile installs it at the venv level)."""
+    overrides = json.loads((edition / "jupyterlab" / "overrides.json").read_text())
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["markdown"] == viewers["myst"] == "Jupytext Notebook"
+    make = (edition / "Makefile").read_text()
+    for plugin in ("formgrader", "course-list", "create-assignment"):
+        assert f"@jupyter/nbgrader:{plugin}" in make
+    assert "validate" not in make.split("labextension disable")[1].split("touch")[0]
+
+    conf = tmp_path / "jupyter"
+    (conf / "jupyter_server_config.d").mkdir(parents=True)
+    shutil.copy(edition / "jupyterlab" / "zz-seqmodels-student.json",
+                conf / "jupyter_server_config.d")
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(conf), NO_COLOR="1")
+    proc = subprocess.run([str(BIN / "jupyter"), "server", "extension", "list"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    user = text.split(f"Config dir: {conf}")[1].split("Config dir:")[0]
+    assert "nbgrader.server_extensions.formgrader disabled" in user, user
+    assert "nbgrader.server_extensions.course_list disabled" in user, user
+    assert "validate_assignment" not in user  # left as nbgrader installs it: enabled
