@@ -6,6 +6,9 @@
 2. Search results: Sphinx builds each snippet from the page's HTML, where a formula is still
    its TeX source (MathJax typesets it only in the page). `_static/search-no-tex.js` drops
    formulas from the snippets, so they read as text.
+3. Each script is included once per page: sphinx-thebe registers its configuration script twice
+   under Jupyter Book, and the second copy stops with "Identifier 'THEBE_JS_URL' has already
+   been declared" on every page.
 """
 from __future__ import annotations
 
@@ -27,7 +30,20 @@ class PlainExecStatus(SphinxPostTransform):
                         t.parent.replace(t, nodes.Text(STATUS_WORDS[t.strip()]))
 
 
+def unique_scripts(app, pagename, templatename, context, doctree):
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        attributes = getattr(js, "attributes", {})  # the same script may differ in priority
+        key = (getattr(js, "filename", str(js)) or "",
+               tuple(sorted((k, str(v)) for k, v in attributes.items() if k != "priority")))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"] = kept
+
+
 def setup(app):
     app.add_post_transform(PlainExecStatus)
+    app.connect("html-page-context", unique_scripts, priority=900)
     app.add_js_file("search-no-tex.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -3,11 +3,13 @@
 `book_build`: one full `jupyter-book build --all -W` per test session, shared by
 tests/test_book.py (checks on the HTML) and tests/test_browser.py (every page in Chromium).
 Under pytest-xdist the two files may run in different workers: the first to ask builds
-while holding a file lock, the other waits and reuses the result.
+while holding a file lock, the other waits and reuses the result. To check a site built
+already (iterating on CSS), set BOOK_HTML=<path to _build/html>: nothing is built then.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +23,9 @@ from course import BIN, ROOT
 @pytest.fixture(scope="session")
 def book_build(tmp_path_factory, worker_id) -> dict:
     """{"html": Path of _build/html, "returncode", "seconds", "log": tail of the output}."""
+    if os.environ.get("BOOK_HTML"):
+        return {"html": Path(os.environ["BOOK_HTML"]), "returncode": 0, "seconds": 0.0,
+                "log": "BOOK_HTML given: prebuilt site"}
     base = tmp_path_factory.getbasetemp()
     shared = base if worker_id == "master" else base.parent  # one folder for the session
     out, record = shared / "book", shared / "book-build.json"

@@ -72,9 +72,11 @@ def browser():
 
 
 def pages(html: Path) -> list:
+    """Every HTML page of the site, except assets and redirects (index.html is one)."""
     skip = ("_static", "_sources", "_images", "_downloads")
     return sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
-                  if not any(part in skip for part in p.relative_to(html).parts))
+                  if not any(part in skip for part in p.relative_to(html).parts)
+                  and 'http-equiv="Refresh"' not in p.read_text(errors="ignore")[:300])
 
 
 # Runs in the page after load and MathJax; returns a list of fault strings.
@@ -143,9 +145,13 @@ async () => {
   for (const eq of article.querySelectorAll('div.math')) {
     const no = eq.querySelector('.eqno'), m = eq.querySelector('mjx-math');
     if (!no || !m) continue;
-    const a = no.getBoundingClientRect(), b = m.getBoundingClientRect();
+    // the visible part of the formula: clipped by its own scrolling box, if it has one
+    const a = no.getBoundingClientRect(), f = m.getBoundingClientRect();
+    const box = m.closest('mjx-container').getBoundingClientRect();
+    const b = {left: Math.max(f.left, box.left), right: Math.min(f.right, box.right),
+               top: f.top, bottom: f.bottom};
     if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
-      faults.push(`equation number ${no.textContent.trim()} covers its equation`);
+      faults.push(`equation number ${no.textContent.replace('#', '').trim()} covers its equation`);
   }
 
   // code: how many characters fit across a code cell
