@@ -14,6 +14,7 @@ Chromium is Debian's `chromium` (scripts/setup_system.sh), driven by playwright 
 from __future__ import annotations
 
 import functools
+import re
 import http.server
 import shutil
 import socketserver
@@ -26,6 +27,9 @@ import pytest
 pytestmark = pytest.mark.slow
 WINDOW = {"width": 1400, "height": 1000}
 MIN_CODE_CHARS = 100  # characters of code that fit across a code cell at a 1400 px window
+# A matplotlib figure at the book's 110 dpi shown below 70% of its size has 9 pt titles under
+# 10 px: the char-gpt head grid and the deep-bidirectional figure (12 in wide) were at 60-67%.
+MIN_FIGURE_SCALE = 0.7
 
 
 def chromium_path() -> str | None:
@@ -82,6 +86,7 @@ def pages(html: Path) -> list:
 # Runs in the page after load and MathJax; returns a list of fault strings.
 CHECK_PAGE = r"""
 async () => {
+  const MIN_FIGURE_SCALE = MIN_FIGURE_SCALE_VALUE;
   const faults = [];
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await MathJax.startup.promise;
@@ -107,10 +112,13 @@ async () => {
     if (m) faults.push(`raw TeX in the text: "${n.textContent.trim().slice(0, 70)}"`);
   }
 
-  // images
+  // images: loaded, real alt text, and a figure not shrunk so far that its labels are unreadable
   for (const img of document.querySelectorAll('img')) {
     img.scrollIntoView();
     if (!img.complete || img.naturalWidth === 0) faults.push(`image not loaded: ${img.src.slice(0, 90)}`);
+    else if (img.closest('.cell_output') && img.width / img.naturalWidth < MIN_FIGURE_SCALE)
+      faults.push(`figure shown at ${Math.round(100 * img.width / img.naturalWidth)}% of its size `
+        + `(labels too small; make it narrower): ${img.src.split('/').pop().slice(0, 60)}`);
     const alt = (img.getAttribute('alt') || '').trim();
     if (article.contains(img) && (!alt || /\.(png|jpe?g|svg|gif)$/i.test(alt)))
       faults.push(`image without real alt text: ${img.src.split('/').pop().slice(0, 60)} (alt="${alt.slice(0, 40)}")`);
@@ -222,7 +230,8 @@ def survey(site, browser):
         errors.clear()
         outside.clear()
         page.goto(f"{base}/{rel}", wait_until="load", timeout=30000)
-        result = page.evaluate(CHECK_PAGE)
+        result = page.evaluate(CHECK_PAGE.replace("MIN_FIGURE_SCALE_VALUE",
+                                                  str(MIN_FIGURE_SCALE)))
         page_faults = list(result["faults"])
         if result["codeChars"] is not None:
             code_chars[rel] = result["codeChars"]
@@ -259,3 +268,21 @@ def test_demos_respond_in_the_static_html(survey):
         pytest.skip("no page has a kernel-free slider demo (input type=range) yet")
     moved = [d for ds in survey["demos"].values() for d in ds]
     assert moved and all(d["changed"] for d in moved), survey["demos"]
+
+
+def test_search_snippets_have_no_tex(site, browser):
+    """Search results are made from the pages' HTML, where formulas are TeX source;
+    _static/search-no-tex.js drops them (seqlab/book_html.py)."""
+    html, base = site
+    page = browser.new_page(viewport=WINDOW)
+    page.goto(f"{base}/search.html?q=gradient", wait_until="load")
+    page.wait_for_function("document.querySelectorAll('#search-results li').length > 0 && "
+                           "!document.querySelector('#search-progress')?.textContent"
+                           ".includes('Preparing')", timeout=30000)
+    page.wait_for_timeout(2000)  # snippets are fetched page by page
+    snippets = page.eval_on_selector_all("#search-results li p, #search-results li div",
+                                         "els => els.map(e => e.textContent)")
+    page.close()
+    assert snippets, "no search snippet"
+    tex = [t[:120] for t in snippets if re.search(r"\\\(|\\\[|\\frac|\\partial|\$\$", t)]
+    assert not tex, tex
