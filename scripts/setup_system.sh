@@ -6,7 +6,8 @@
 # One package a line: "package  # who needs it". Add yours here.
 PACKAGES="
 postgresql         # tests/test_gradebook_postgres.py: a throwaway PostgreSQL server (nbgrader db_url)
-chromium           # tests/test_report.py: screenshot of the class report (headless)
+chromium           # tests/test_browser.py (every built page), tests/test_report.py (report screenshot)
+fonts-noto-color-emoji  # the emoji glyphs the book uses, as the browser renders them
 fonts-dejavu-core  # fonts for chromium's screenshots
 bubblewrap         # the trusted judge: student code in a namespace sandbox (bwrap)
 "

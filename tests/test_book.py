@@ -1,17 +1,16 @@
 """The whole book builds from scratch, every page executed, and leaks nothing.
 
 One full `jupyter-book build --all -W` into a temporary folder (a failing cell, a missing
-glue key or a broken reference fails it), then checks on the HTML it produced.
+glue key or a broken reference fails it), then checks on the HTML it produced. The build is
+the `book_build` fixture of conftest.py, shared with the browser tests (test_browser.py).
 """
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from course import ROOT, BIN
+from course import ROOT
 
 pytestmark = pytest.mark.slow
 INSTRUCTOR_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
@@ -32,16 +31,11 @@ def toc_files():
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    start = time.perf_counter()
-    proc = subprocess.run([str(BIN / "jupyter-book"), "build", ".", "--all", "-W",
-                           "--keep-going", "--path-output", str(out)],
-                          cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
-    print(f"\nfull book build: {seconds:.0f} s")
-    return out / "_build" / "html"
+def html(book_build):
+    """The session's one book build (tests/conftest.py), shared with test_browser.py."""
+    assert book_build["returncode"] == 0, book_build["log"]
+    print(f"\nfull book build: {book_build['seconds']:.0f} s")
+    return book_build["html"]
 
 
 def test_every_toc_page_is_built(html):
