@@ -37,7 +37,7 @@ def test_closure_follows_page_and_package_imports(seqlab_copy):
         "__init__.py", "charlm.py", "demos.py", "gpt.py", "plotting.py"]
     assert book_build.seqlab_closure("import numpy as np\n") == []
     assert names(book_build.seqlab_closure("from seqlab.seq2seq import Seq2Seq\n")) == [
-        "__init__.py", "seq2seq.py", "translit.py"]
+        "__init__.py", "seq2seq.py", "text.py", "translit.py"]
 
 
 def test_hash_changes_only_with_imported_code(seqlab_copy):

@@ -21,7 +21,8 @@ PROVIDED_BY = {
     "myst_nb": "jupyter-book",        # jupyter-book's notebook engine
     "IPython": "ipywidgets",          # a hard dependency of ipywidgets and of every kernel
     "yaml": "jupyter-book",
-    "sphinx": "jupyter-book",         # the book build's own engine (seqlab.book_build is a Sphinx extension)
+    "sphinx": "jupyter-book",
+    "docutils": "jupyter-book",       # Sphinx's document tree (seqlab.book_html)         # the book build's own engine (seqlab.book_build is a Sphinx extension)
     "sklearn": "scikit-learn",
     "PIL": "pillow",
     "jupyter_cache": "jupyter-cache",
