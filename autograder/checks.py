@@ -165,8 +165,10 @@ class Mistakes:
                                        other.wrong(names) if not names & mine else None),
                         pairs=self.pairs and other.pairs)
 
-    def matching(self, got: np.ndarray, expected: np.ndarray, scale) -> list[str]:
-        """The mistake names whose result equals `got` (one, or a pair), [] if none does."""
+    def matching(self, got: np.ndarray, expected: np.ndarray, scale) -> tuple[list[str], bool]:
+        """The mistakes whose result equals `got`: every single mistake that does (several
+        when they coincide on this case), else the first pair that does, else []; and
+        whether it is a pair (two mistakes at once)."""
         def fits(names):
             cand = self.wrong(frozenset(names))
             if cand is None or cand.shape != got.shape or excess(cand, expected, scale) <= 1:
@@ -175,11 +177,11 @@ class Mistakes:
             return bool(np.max(np.abs(got - cand), initial=0.0) <= MATCH * size)
         singles = [k for k in self.messages if fits((k,))]
         if singles or not self.pairs:
-            return singles[:1]
+            return singles, False
         for pair in combinations(self.messages, 2):
             if fits(pair):
-                return list(pair)
-        return []
+                return list(pair), True
+        return [], False
 
 
 def _generic_diagnosis(got, expected, axes, tol) -> tuple[str, str]:
@@ -249,10 +251,10 @@ def check_close(name: str, got, expected: np.ndarray, *,
     tail = " " + where(index) if where is not None else ""
     if known is not None and not isinstance(known, Mistakes):
         known = Mistakes.of({m: (m, v) for m, v in known.items() if v is not None})
-    causes = known.matching(got, expected, scale) if known is not None else []
+    causes, pair = known.matching(got, expected, scale) if known is not None else ([], False)
     if causes:
-        said = " and when ".join(known.messages[c] for c in causes)
-        both = " (two mistakes at once)" if len(causes) > 1 else ""
+        said = (" and when " if pair else ", or when ").join(known.messages[c] for c in causes)
+        both = " (two mistakes at once)" if pair else ""
         raise CheckFailure(f"{msg} It matches what one gets when {said}{both}.{tail}", causes)
     hint, cause = _generic_diagnosis(got, expected, axes, tol)
     raise CheckFailure(msg + (" " + hint if hint else "") + tail, [cause] if cause else [])

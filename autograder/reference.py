@@ -292,18 +292,29 @@ def torch_nn_rnn(kind, x, h0, W_x, W_h, b_x, b_h):
     return out.numpy().copy()
 
 
-# ==================================================================== a04: attention
+# ==================================================================== a04, a05: attention
+def softmax_zero_rows(x, dim=-1):
+    """softmax that gives zeros (not NaN) on rows whose entries are all -inf."""
+    return torch.nan_to_num(torch.softmax(x, dim=dim), nan=0.0)
+
+
 def _masked_softmax(s, mask, mistakes):
     """softmax over the last axis with masked scores at -inf, and its known mistakes:
     "no_mask", "mask_after_softmax" (softmax of all scores, then masked entries set to 0),
-    "no_softmax_jacobian" (dS = dW), "no_softmax_sum_term" (dS = W * dW)."""
+    "inverted_mask", "softmax_over_queries" (over axis -2), "no_softmax_jacobian"
+    (dS = dW), "no_softmax_sum_term" (dS = W * dW), and "grad_to_masked" (masked scores
+    receive gradient too)."""
+    dim = -2 if has(mistakes, "softmax_over_queries") else -1
+    if mask is not None and has(mistakes, "inverted_mask"):
+        mask = ~mask
     if mask is None or has(mistakes, "no_mask"):
-        w = torch.softmax(s, -1)
+        w = torch.softmax(s, dim)
     elif has(mistakes, "mask_after_softmax"):
-        w = torch.softmax(s, -1).masked_fill(~mask, 0.0)
+        w = torch.softmax(s, dim).masked_fill(~mask, 0.0)
     else:
-        w = torch.softmax(s.masked_fill(~mask, float("-inf")), -1)
-    through = s if mask is None else s.masked_fill(~mask, 0.0)  # no gradient to masked scores
+        w = softmax_zero_rows(s.masked_fill(~mask, float("-inf")), dim)
+    through = s if mask is None or has(mistakes, "grad_to_masked") else \
+        s.masked_fill(~mask, 0.0)  # no gradient reaches masked scores
     if has(mistakes, "no_softmax_jacobian"):
         return _fake_grad(w, through)
     if has(mistakes, "no_softmax_sum_term"):
@@ -341,11 +352,6 @@ def decoder_step(m, y_prev, s_prev, enc, src_mask, mistakes=None):
 
 
 # ==================================================================== a05: Transformer parts
-def softmax_zero_rows(x, dim=-1):
-    """softmax that gives zeros (not NaN) on rows whose entries are all -inf."""
-    return torch.nan_to_num(torch.softmax(x, dim=dim), nan=0.0)
-
-
 def positional_encoding(T, d_model, mistakes=None):
     """Vaswani et al. (2017): PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(...).
     mistakes: "halves" (sin and cos concatenated), "exponent_i_over_d"."""

@@ -35,11 +35,11 @@ def test_bad_types_get_clear_messages(value, message):
         check_type("v", value, shape=(3,))
 
 
-def test_worst_time_step_is_reported_one_based():
+def test_worst_index_is_reported_zero_based_with_its_numpy_expression():
     expected = np.zeros((2, 4, 3))
     got = expected.copy()
     got[1, 2, 0] = 0.5
-    with pytest.raises(CheckFailure, match=r"\[N=1, t=3 \(index 2\), H=0\]"):
+    with pytest.raises(CheckFailure, match=r"\[N=1, T=2, H=0\] \(0-based: dh\[1, 2, 0\]\)"):
         check_close("dh", got, expected, axes=("N", "T", "H"))
 
 
@@ -166,12 +166,21 @@ def test_crashing_function_is_reported_with_its_line():
         a01.check_rnn_step_forward(rnn_step_forward, seed=0)
 
 
-def test_in_place_modification_is_reported(solution):
+def test_in_place_modification_is_reported_with_a_wrong_answer(solution):
     def rnn_forward(x, h0, W_xh, W_hh, b_h):
         x *= 1.0 + 1e-3
         return solution["rnn_forward"](x, h0, W_xh, W_hh, b_h)
-    with pytest.raises(CheckFailure, match="modified its input `x` in place"):
+    with pytest.raises(CheckFailure, match="modified its input `x` in place") as info:
         a01.check_rnn_forward(rnn_forward, seed=0)
+    assert "modified_input" in info.value.causes
+
+
+def test_in_place_modification_with_a_right_answer_passes(solution):
+    def rnn_backward(dh, cache):
+        out = solution["rnn_backward"](dh, cache)
+        dh *= 0.0  # scribbles on its (copied) input after computing the right answer
+        return out
+    a01.check_rnn_backward(solution["rnn_forward"], rnn_backward, "dW_hh")
 
 
 def test_wrong_return_arity_is_reported():
