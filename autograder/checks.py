@@ -235,8 +235,10 @@ def check_close(name: str, got, expected: np.ndarray, *,
     expected = np.asarray(expected, dtype=np.float64)
     got = check_type(name, got, shape=expected.shape, all_masked=all_masked)
     tol = tolerance(expected, scale)
+    if known is not None and not isinstance(known, Mistakes):
+        known = Mistakes.of({m: (m, v) for m, v in known.items() if v is not None})
     if AUDIT is not None:
-        AUDIT.record(name, got, expected, scale, known)
+        AUDIT(got, expected, scale, known)
     diff = np.abs(got - expected)
     if np.all(diff <= tol):
         return
@@ -249,8 +251,6 @@ def check_close(name: str, got, expected: np.ndarray, *,
            f"{float(rel_error(got[index], expected[index])):.2g}); {n_bad} of {diff.size} "
            "entries differ.")
     tail = " " + where(index) if where is not None else ""
-    if known is not None and not isinstance(known, Mistakes):
-        known = Mistakes.of({m: (m, v) for m, v in known.items() if v is not None})
     causes, pair = known.matching(got, expected, scale) if known is not None else ([], False)
     if causes:
         said = (" and when " if pair else ", or when ").join(known.messages[c] for c in causes)
@@ -268,32 +268,6 @@ def check_unchanged(name: str, before: np.ndarray, after: np.ndarray) -> None:
                            ["modified_input"])
 
 
-# ---------------------------------------------------------------- fairness audit
-class Audit:
-    """Records, for every comparison made while it is active (`checks.AUDIT = Audit()`),
-    how close the answer came to the tolerance and which known mistakes the tolerance
-    would have caught. Used by the re-draw test and scripts/bench_fairness.py only."""
-
-    def __init__(self):
-        self.worst = 0.0            # max excess() of the answers checked (<= 1 passes)
-        self.caught: dict = {}      # mistake name -> True if rejected in some comparison
-        self.least_wrong = np.inf   # smallest excess() of a rejected mistake
-
-    def record(self, name, got, expected, scale, known):
-        self.worst = max(self.worst, excess(got, expected, scale))
-        if known is None:
-            return
-        if not isinstance(known, Mistakes):
-            known = Mistakes.of({m: (m, v) for m, v in known.items() if v is not None})
-        for m in known.messages:
-            cand = known.wrong(frozenset([m]))
-            if cand is None:
-                continue
-            e = excess(cand, expected, scale)
-            hit = e > 1
-            self.caught[m] = self.caught.get(m, False) or hit
-            if hit:
-                self.least_wrong = min(self.least_wrong, e)
-
-
-AUDIT: Audit | None = None
+# Set only by the fairness audit (tests/fairness.py): called as AUDIT(got, expected, scale,
+# known) on every comparison, to measure margins and which known mistakes would be caught.
+AUDIT = None

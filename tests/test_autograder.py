@@ -357,3 +357,60 @@ def test_a_hidden_failure_can_be_replayed_exactly():
         a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh",
                                seed=int(seed), case=kind)
     assert str(replay.value) == str(hidden.value)
+
+
+# ----------------------------------------------------------------- diagnosis
+def test_two_mistakes_at_once_are_both_named():
+    s = load_master_functions(A01, {"rnn_step_backward": ("(1.0 - h_next ** 2)", "1.0"),
+                                    "rnn_backward": ("dh[:, t] + dh_carry", "dh[:, t]")})
+    with pytest.raises(CheckFailure, match="two mistakes at once") as info:
+        a01.check_rnn_backward(s["rnn_forward"], s["rnn_backward"], "dW_hh")
+    assert sorted(info.value.causes) == ["no_carry", "no_tanh_derivative"]
+
+
+def test_a_wrong_forward_is_named_first_with_the_same_index_format():
+    s = load_master_functions(A01, {"rnn_step_forward": ("h_next = np.tanh(a)",
+                                                         "h_next = np.tanh(1.01 * a)")})
+    with pytest.raises(CheckFailure, match=r"^Fix rnn_step_forward first .*: h_next is wrong "
+                                           r"at \[N=\d, H=\d\] \(0-based: h_next\[") as info:
+        a01.check_rnn_step_backward(s["rnn_step_forward"], s["rnn_step_backward"], "dx", seed=0)
+    assert info.value.causes[0] == "fix_first:rnn_step_forward"
+
+
+def test_a_factor_of_one_is_no_diagnosis():
+    expected = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(CheckFailure) as info:
+        check_close("g", expected * (1 + 1e-7), expected)
+    assert "times" not in str(info.value) and info.value.causes == []
+
+
+def test_softmax_backward_without_the_sum_term_is_named():
+    from autograder import a04
+    s = _a04({"sdpa_backward": ("ds = w * (dw - (w * dw).sum(axis=-1, keepdims=True))",
+                                "ds = w * dw")})
+    with pytest.raises(CheckFailure, match="lacks the sum term") as info:
+        a04.check_sdpa_backward(s["sdpa_forward"], s["sdpa_backward"], "dk")
+    assert info.value.causes == ["no_softmax_sum_term"]
+
+
+def test_mask_applied_after_the_softmax_is_named():
+    from autograder import a04
+    right = _a04()["sdpa_forward"]
+
+    def sdpa_forward(q, k, v, mask=None):
+        out, w, cache = right(q, k, v, None)
+        if mask is not None:
+            w = w * mask
+        return w @ v, w, cache
+    with pytest.raises(CheckFailure, match="after the softmax") as info:
+        a04.check_sdpa_forward(sdpa_forward, "weights")
+    assert info.value.causes == ["mask_after_softmax"]
+
+
+def test_an_all_masked_row_is_named_as_such():
+    from autograder import a05
+    s = load_master_functions(A05, {"stable_softmax": (
+        "m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))", "pass")})
+    with pytest.raises(CheckFailure, match="all masked") as info:
+        a05.check_stable_softmax(s["stable_softmax"], seed=0)
+    assert info.value.causes == ["all_masked_row_nan"]

@@ -483,3 +483,22 @@ def test_replay_with_case_reproduces_an_edge_case(solution, capsys):
 def test_bad_grad_name_is_a_programming_error(solution):
     with pytest.raises(ValueError):
         lstm_bwd(solution, "dc0")
+
+
+def test_gru_reset_gate_in_the_input_side_gradient_is_named():
+    s = load({"gru_step_backward": [("du = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)",
+                                     "du = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)")]})
+    with pytest.raises(CheckFailure, match=r"also multiplied into the gradient of the input "
+                                           r"side") as info:
+        gru_step_bwd(s, "dW_x")
+    assert info.value.causes == ["r_in_dun"]
+    with pytest.raises(CheckFailure, match=r"input side"):
+        gru_bwd(s, "db_x")
+
+
+def test_two_mistakes_at_once_are_both_named():
+    s = load({"gru_step_backward": [("dn_pre = dn * (1.0 - n ** 2)", "dn_pre = dn"),
+                                    ("dz_pre = dz * z * (1.0 - z)", "dz_pre = dz")]})
+    with pytest.raises(CheckFailure, match=r"two mistakes at once") as info:
+        gru_step_bwd(s, "dW_h")
+    assert sorted(info.value.causes) == ["no_sigmoid_derivative_z", "no_tanh_derivative"]
