@@ -372,7 +372,7 @@ def mha_wrong_split(ref, xq, xkv, mask, n_heads, merge_wrong=True):
     W, b = ref.in_proj_weight, ref.in_proj_bias
     q, k, v = (x @ W[i * d:(i + 1) * d].T + b[i * d:(i + 1) * d]
                for i, x in enumerate((xq, xkv, xkv)))
-    N, Tq, Tk, dh = xq.shape[0], xq.shape[1], xkv.shape[1], d // n_heads
+    N, Tq, dh = xq.shape[0], xq.shape[1], d // n_heads
     q, k, v = (t.reshape(N, n_heads, -1, dh) for t in (q, k, v))
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, heads, Tq, dh)
     o = o.reshape(N, Tq, d) if merge_wrong else o.transpose(1, 2).reshape(N, Tq, d)

@@ -4,6 +4,7 @@ measure how often each known mistake is still caught.
 
     python scripts/bench_fairness.py                       # 1000 draws, audit on 200
     python scripts/bench_fairness.py --draws 50 a01-rnn    # quicker, one assignment
+    python scripts/bench_fairness.py --budget-s 600        # at most 10 min per job
 
 Prints, per assignment and implementation: hidden-test calls, failures (must be 0), the
 worst error of a right answer as a fraction of the tolerance (must be <= 1), and, from the
@@ -28,10 +29,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 def one(job):
     import fairness
-    name, impl, draws, audit = job
+    name, impl, draws, audit, budget = job
     ns = fairness.implementations(name)[impl]
     t0 = time.perf_counter()
-    r = fairness.redraw(name, ns, draws, audit=audit)
+    r = fairness.Result()
+    while r.draws < draws and time.perf_counter() - t0 < budget:  # one draw at a time
+        fairness.redraw(name, ns, 1, audit=audit, result=r)
     rates = r.catch_rates()
     low = sorted(rates.items(), key=lambda kv: kv[1])[:3]
     return {"assignment": name, "implementation": impl, "audit": audit, "draws": r.draws,
@@ -52,11 +55,14 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--audit-draws", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--budget-s", type=float, default=float("inf"),
+                    help="stop a job after this many seconds (its figures say how many draws)")
     ap.add_argument("--out", default=str(ROOT / "_build" / "bench_fairness.json"))
     args = ap.parse_args(argv)
-    jobs = [(a, impl, args.draws, False) for a in args.assignments
+    jobs = [(a, impl, args.draws, False, args.budget_s) for a in args.assignments
             for impl in ("master", "alternative")]
-    jobs += [(a, "master", args.audit_draws, True) for a in args.assignments if args.audit_draws]
+    jobs += [(a, "master", args.audit_draws, True, args.budget_s) for a in args.assignments
+             if args.audit_draws]
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for row in pool.map(one, jobs):
