@@ -2,8 +2,8 @@
 
 Re-draws every hidden test of every master FAIRNESS_DRAWS times (default 2; the published
 figures come from `python scripts/bench_fairness.py`, 1000 draws) against the master and an
-alternative correct implementation (tests/alternatives.py), and audits on the master that
-every known mistake a test can see is rejected in (at least) 99% of the draws.
+alternative correct implementation (tests/alternatives.py), and audits on one draw of the
+master that every known mistake a test can see is rejected (the bench: in >= 99% of draws).
 """
 import os
 import re
@@ -23,7 +23,8 @@ DRAWS = int(os.environ.get("FAIRNESS_DRAWS", "2"))
 @pytest.mark.parametrize("name", list(fairness.MODULES))
 def test_right_answers_pass_every_redrawn_hidden_test(name, impl):
     ns = fairness.implementations(name)[impl]
-    r = fairness.redraw(name, ns, DRAWS, audit=impl == "master")
+    r = fairness.redraw(name, ns, 1, audit=impl == "master")  # the mistake audit: one draw
+    fairness.redraw(name, ns, DRAWS - 1, result=r)
     assert not r.failures, r.failures[:2]
     assert r.worst <= 0.1  # right answers stay 10x inside the tolerance
     if impl == "master":
