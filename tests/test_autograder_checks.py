@@ -47,3 +47,10 @@ def test_a_factor_of_one_is_no_diagnosis():
     with pytest.raises(CheckFailure) as info:
         check_close("g", expected * (1 + 1e-7), expected)
     assert "times" not in str(info.value) and info.value.causes == []
+
+
+def test_check_failure_carries_its_causes_through_pickle():
+    import pickle
+    e = pickle.loads(pickle.dumps(CheckFailure("dW is wrong", ["no_carry", "no_tanh_derivative"])))
+    assert str(e) == "dW is wrong" and e.causes == ["no_carry", "no_tanh_derivative"]
+    assert CheckFailure("plain").causes == []
