@@ -145,7 +145,10 @@ class Mistakes:
 
     def wrong(self, names: frozenset):
         if names not in self._memo:
-            value = self._wrong(names)
+            try:
+                value = self._wrong(names)
+            except Exception:  # a combination the model cannot express: no diagnosis
+                value = None
             self._memo[names] = None if value is None else np.asarray(value, dtype=np.float64)
         return self._memo[names]
 
@@ -157,13 +160,6 @@ class Mistakes:
             value = table[name][1]
             return value() if callable(value) else value
         return cls({k: v[0] for k, v in table.items()}, wrong, pairs=False)
-
-    def __add__(self, other: "Mistakes") -> "Mistakes":
-        mine = set(self.messages)
-        return Mistakes({**self.messages, **other.messages},
-                        lambda names: (self.wrong(names) if names <= mine else
-                                       other.wrong(names) if not names & mine else None),
-                        pairs=self.pairs and other.pairs)
 
     def matching(self, got: np.ndarray, expected: np.ndarray, scale) -> tuple[list[str], bool]:
         """The mistakes whose result equals `got`: every single mistake that does (several
