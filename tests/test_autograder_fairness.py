@@ -30,7 +30,6 @@ def test_right_answers_pass_every_redrawn_hidden_test(name, impl):
     if impl == "master":
         rates = r.catch_rates()
         assert rates and min(rates.values()) >= 0.99, sorted(rates.items(), key=lambda x: x[1])[:3]
-        assert r.least_wrong > 1e3  # every caught mistake is far outside the tolerance
 
 
 def test_the_replay_from_the_issue_passes_the_master():
