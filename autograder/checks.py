@@ -29,7 +29,7 @@ EPS = np.finfo(np.float64).eps
 # check passes the terms' magnitude as `scale`. scripts/bench_fairness.py re-draws every hidden
 # test against the masters and alternative correct implementations (tests/alternatives.py):
 # their worst error stays below 1/30 of this tolerance, and every known mistake a test can see
-# is rejected in every draw (the README gives the figures).
+# is rejected in every draw (run it for the figures).
 ATOL_ULPS = 2.0 ** 12
 RTOL = 1e-9
 # A wrong answer "matches" a known mistake when it agrees with the mistake's result to this
