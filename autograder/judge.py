@@ -303,7 +303,43 @@ def _mirror_class():
             root = session.mirrors[(group, handle["id"])]
             session.sync_module(group, handle, root)
             target = dict(handle, path=path) if path else handle
-            return session.call(group, target, f"{type(self).__name__}.forward", args, kwargs)
+            label = f"{type(self).__name__}.forward"
+            params = [p for p in self.parameters()]
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            differentiable = torch.is_grad_enabled() and not kwargs and \
+                len(tensors) == len(args) and \
+                any(t.requires_grad for t in params + tensors)
+            if not differentiable:
+                return session.call(group, target, label, args, kwargs)
+            # Autograd through the student's forward: the backward is computed by torch in
+            # the worker (op "vjp") and enters this graph as a custom Function.
+            outs = _RemoteCall.apply(session, group, target, label, len(args), *args, *params)
+            return outs[0] if getattr(_RemoteCall, "_single", False) else outs
+
+    class _RemoteCall(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, session, group, target, label, n_in, *flat):
+            inputs = flat[:n_in]
+            out = session.call(group, target, label, tuple(t.detach() for t in inputs), {})
+            outs = out if isinstance(out, tuple) else (out,)
+            if not all(isinstance(o, torch.Tensor) for o in outs):
+                raise CheckFailure(f"{label} must return torch tensors.")
+            _RemoteCall._single = not isinstance(out, tuple)
+            ctx.judge = (session, group, target, label, n_in, [t.detach() for t in inputs],
+                         len(flat) - n_in)
+            return tuple(o.detach().clone() for o in outs)
+
+        @staticmethod
+        def backward(ctx, *grads):
+            session, group, target, label, n_in, inputs, n_params = ctx.judge
+            grads = [None if g is None else g.detach() for g in grads]
+            grads_by_name = session.vjp(group, target, label, inputs, grads)
+            names = [n for n, _ in session.named_parameters_of(group, target)]
+            g_in = [grads_by_name.get(f"arg{i}") for i in range(n_in)]
+            g_par = [grads_by_name.get(n) for n in names]
+            if len(g_par) != n_params:
+                g_par = (g_par + [None] * n_params)[:n_params]
+            return (None,) * 5 + tuple(g_in) + tuple(g_par)
 
     return RemoteModule
 
@@ -564,6 +600,22 @@ class Session:
         root.train(bool(desc.get("training", True)))
         self.mirrors[(group, handle["id"])] = root
         return root
+
+    def named_parameters_of(self, group, target):
+        root = self.mirrors[(group, target["id"])]
+        module = root.get_submodule(target["path"]) if target.get("path") else root
+        return list(module.named_parameters())
+
+    def vjp(self, group, target, label, inputs, upstream) -> dict:
+        msg = {"op": "vjp", "target": target, "args": self._encode(list(inputs)),
+               "upstream": self._encode(list(upstream))}
+        reply = self._request(group, msg, f"the backward pass of {label}")
+        if not reply.get("ok"):
+            self._error(reply, f"the backward pass of {label}", group)
+        grads = self._decode(group, reply.get("value"))
+        if not isinstance(grads, dict):
+            raise CheckFailure(f"the backward pass of {label} returned no gradients")
+        return grads
 
     def sync_module(self, group, handle, root):
         state = {k: v.detach() for k, v in root.state_dict().items()}

@@ -187,9 +187,12 @@ class Server:
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
         total = sum((o * u).sum() for o, u in zip(outs, upstream) if u is not None)
         params = dict(fn.named_parameters()) if hasattr(fn, "named_parameters") else {}
+        for p in params.values():
+            p.requires_grad_(True)
         leaves = list(params.values()) + [a for a in args if isinstance(a, torch.Tensor)
                                           and a.requires_grad]
-        grads = torch.autograd.grad(total, leaves, allow_unused=True)
+        grads = torch.autograd.grad(total, leaves, allow_unused=True) if \
+            isinstance(total, torch.Tensor) and total.requires_grad else [None] * len(leaves)
         names = list(params) + [f"arg{i}" for i, a in enumerate(args)
                                 if isinstance(a, torch.Tensor) and a.requires_grad]
         return {"value": self.enc({n: (torch.zeros_like(l) if g is None else g)
