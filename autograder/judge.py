@@ -690,6 +690,15 @@ def grade_notebook(nb, master, assignment: str, slot: int = 0) -> list[Verdict]:
     return run_tests(master, answer_cells(nb), assignment, slot)
 
 
+def answers_hash(nb) -> str:
+    """Identifies the answers a set of verdicts was computed for."""
+    import hashlib
+    h = hashlib.sha256()
+    for gid, src in answer_cells(nb):
+        h.update(json.dumps([gid, src]).encode("utf-8"))
+    return h.hexdigest()
+
+
 def verdict_outputs(v: Verdict) -> list:
     """The outputs nbgrader stores for a test cell: an error when it failed."""
     import nbformat
