@@ -74,6 +74,12 @@ NUMPY_ONLY = {
 }
 
 
+class JudgeError(BaseException):
+    """A fault of the judge itself (not of the submission). A BaseException, so that the
+    checks' `except Exception` cannot turn it into a failed test: the submission is
+    reported as not graded instead of silently losing points."""
+
+
 class WorkerLost(CheckFailure):
     """The worker died or was killed during a call (the message says why)."""
 
@@ -182,6 +188,25 @@ def _command(numpy_only: bool, slot: int) -> tuple[list[str], dict]:
     return args, env
 
 
+def _wait_uid_gone(uid: int, timeout: float = 5.0) -> None:
+    """The kernel tears a pid namespace down asynchronously: wait until the slot's uid owns
+    no process, so the next worker of this slot starts under its full process limit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    if os.stat(f"/proc/{pid}").st_uid == uid:
+                        alive = True
+                        break
+                except OSError:
+                    pass
+        if not alive:
+            return
+        time.sleep(0.05)
+
+
 # ---------------------------------------------------------------- one worker
 class Worker:
     """A sandboxed student process serving calls. Dies on any timeout or protocol error."""
@@ -189,6 +214,7 @@ class Worker:
     def __init__(self, numpy_only: bool, slot: int = 0):
         args, env = _command(numpy_only, slot)
         self.numpy_only = numpy_only
+        self.uid = UID_BASE + slot if _bwrap() and os.getuid() == 0 else None
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir(),
                                      start_new_session=True)
@@ -206,6 +232,9 @@ class Worker:
         for f in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 f.close()
+        if self.dead and self.uid is not None:
+            _wait_uid_gone(self.uid)
+
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
@@ -420,6 +449,8 @@ def defined_names(source: str) -> set[str]:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                 if isinstance(t, ast.Name):
@@ -431,7 +462,7 @@ class Session:
     """The student's code of one submission, in up to two workers (numpy-only and torch)."""
 
     def __init__(self, assignment: str, setup: list[str], answers: list[tuple[str, str]],
-                 slot: int = 0):
+                 slot: int = 0, api: set[str] | None = None):
         self.slot, self.setup = slot, setup
         only = NUMPY_ONLY.get(assignment, set())
         self.groups: dict[str, list[tuple[str, str]]] = {"numpy": [], "torch": []}
@@ -442,7 +473,10 @@ class Session:
                 gid in (only if only != "*" else ()) else "torch"
             self.groups[group].append((gid, src))
             for n in names:
-                self.name_group.setdefault(n, group)
+                # Only the names the assignment asks for become proxies in the judge; a
+                # student's `grader = ...` or `np = ...` never replaces a trusted name.
+                if api is None or n in api:
+                    self.name_group.setdefault(n, group)
         self.workers: dict[str, Worker] = {}
         self.cell_errors: dict[str, str] = {}   # grade_id -> why the cell failed to run
         self.broken_cells: set[str] = set()     # cells that hang or crash: skipped on restart
@@ -506,6 +540,7 @@ class Session:
                 target = object.__getattribute__(obj, "_judge")[2]
                 if "id" in target:
                     return {"t": "h", **target}
+                raise CheckFailure("the judge cannot pass a student function to student code")
             judge = getattr(obj, "_judge", None)
             if judge is not None and isinstance(judge, tuple) and len(judge) == 4:
                 return {"t": "h", "id": judge[2]["id"], **({"path": judge[3]}
@@ -545,6 +580,14 @@ class Session:
             raise
 
     def call(self, group, target, label, args, kwargs):
+        try:
+            return self._call(group, target, label, args, kwargs)
+        except (CheckFailure, JudgeError):
+            raise
+        except Exception as exc:
+            raise JudgeError(f"calling {label}: {type(exc).__name__}: {exc}") from exc
+
+    def _call(self, group, target, label, args, kwargs):
         msg = {"op": "call", "target": target, "args": self._encode(list(args)),
                "kwargs": self._encode(dict(kwargs))}
         reply = self._request(group, msg, label)
@@ -654,7 +697,9 @@ def run_tests(master, answers: list[tuple[str, str]], assignment: str,
               slot: int = 0) -> list[Verdict]:
     """Grade the answer cells against the master's test cells. Never raises."""
     setup = setup_cells(master)
-    session = Session(assignment, setup, answers, slot)
+    trusted = set().union(*(defined_names(src) for src in setup)) | {"grader"}
+    api = set().union(*(defined_names(src) for _, src in answer_cells(master))) - trusted
+    session = Session(assignment, setup, answers, slot, api)
     verdicts = []
     try:
         ns = _trusted_namespace(setup, session)
