@@ -57,6 +57,7 @@ COURSE_DIRS = ("autograder", "seqlab", "data")  # public course code the answer 
 # Limits of one worker. A hidden test calls a student function on inputs of a few dozen
 # numbers: 10 s per call is two orders of magnitude more than a correct answer needs.
 CALL_TIMEOUT_S = 10.0
+TEST_BUDGET_S = 30.0  # all calls of one test cell together (a slow answer costs that test)
 START_TIMEOUT_S = 60.0
 LIMITS = {"cpu_s": 120, "memory_bytes": 3 * 2 ** 30, "file_bytes": 16 * 2 ** 20,
           "processes": 64, "open_files": 256}
@@ -145,13 +146,16 @@ def _package_dirs(names) -> list[str]:
     return out
 
 
-def _command(numpy_only: bool, slot: int) -> tuple[list[str], dict]:
+def _command(numpy_only: bool, slot: int, zygote: bool = False) -> tuple[list[str], dict]:
     limits = dict(LIMITS)
     if not numpy_only:
         limits["memory_bytes"] = TORCH_MEMORY_BYTES
+    if zygote:  # the zygote adds its own address space to the worker's allowance
+        limits["memory_bytes"] = LIMITS["memory_bytes"]
     limits["numpy_only"] = numpy_only
     boot = ("import sys; sys.path.insert(0, {course!r}); "
-            "from autograder.sandbox_worker import main; main()")
+            "from autograder.sandbox_worker import %s; %s()" %
+            (("zygote_main",) * 2 if zygote else ("main",) * 2))
     env = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp",
            "LANG": "C.UTF-8"}
@@ -163,6 +167,8 @@ def _command(numpy_only: bool, slot: int) -> tuple[list[str], dict]:
         return [python, "-E", "-s", "-c", boot.format(course=course_copy()),
                 json.dumps(limits)], env
     limits["uid"] = UID_BASE + slot if os.getuid() == 0 else None
+    if zygote and not limits["uid"]:
+        raise OSError("a zygote needs root to give each worker its own uid")
     args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(64 * 2 ** 20),
@@ -208,20 +214,127 @@ def _wait_uid_gone(uid: int, timeout: float = 5.0) -> None:
 
 
 # ---------------------------------------------------------------- one worker
+class Zygote:
+    """A fork server for torch workers of one job slot (see sandbox_worker.zygote_main).
+
+    Starting a fresh Python that imports torch costs over a second of CPU per submission;
+    the zygote pays it once per slot. Each worker it forks still runs under the slot's own
+    uid, limits and scratch directory, and all of its processes are killed and its files
+    wiped before the next submission's worker starts.
+    """
+
+    def __init__(self, slot: int):
+        import socket
+        args, env = _command(False, slot, zygote=True)
+        mine, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(args, stdin=theirs, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, env=env,
+                                     cwd=tempfile.gettempdir(), start_new_session=True)
+        theirs.close()
+        self.sock = mine
+        self.owner = os.getpid()
+
+    def _ask(self, message: bytes, fds=(), timeout: float = START_TIMEOUT_S) -> str:
+        import socket
+        socket.send_fds(self.sock, [message], list(fds))
+        self.sock.settimeout(timeout)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = self.sock.recv(256)
+            if not chunk:
+                raise EOFError("the zygote ended")
+            data += chunk
+        return data.decode().strip()
+
+    def spawn(self) -> tuple[int, int]:
+        """(read fd, write fd) of a new worker's channel."""
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        try:
+            reply = self._ask(b"spawn", (r1, w2))
+        finally:
+            os.close(r1)
+            os.close(w2)
+        if not reply.isdigit():
+            os.close(r2)
+            os.close(w1)
+            raise OSError(f"the zygote refused: {reply}")
+        return r2, w1
+
+    def kill_worker(self) -> int | None:
+        """Kill the current worker and all its processes; its exit code if it had ended."""
+        reply = self._ask(b"kill", timeout=30)
+        parts = reply.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            return os.waitstatus_to_exitcode(int(parts[1]))
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+_ZYGOTES: dict[int, Zygote] = {}
+USE_ZYGOTE = os.environ.get("JUDGE_NO_ZYGOTE") != "1"
+
+
+def _zygote(slot: int) -> Zygote | None:
+    if not (USE_ZYGOTE and _bwrap() and os.getuid() == 0):
+        return None
+    z = _ZYGOTES.get(slot)
+    if z is not None and z.owner != os.getpid():  # inherited through fork: not ours to use
+        with contextlib.suppress(OSError):
+            z.sock.close()
+        z = _ZYGOTES[slot] = Zygote(slot)
+    if z is None or z.proc.poll() is not None:
+        if z is not None:
+            z.close()
+        z = _ZYGOTES[slot] = Zygote(slot)
+    return z
+
+
 class Worker:
     """A sandboxed student process serving calls. Dies on any timeout or protocol error."""
 
     def __init__(self, numpy_only: bool, slot: int = 0):
-        args, env = _command(numpy_only, slot)
         self.numpy_only = numpy_only
         self.uid = UID_BASE + slot if _bwrap() and os.getuid() == 0 else None
+        self.dead: str | None = None
+        self.exit_code: int | None = None
+        self.proc = self.zygote = None
+        self.closed = False
+        zygote = None if numpy_only else _zygote(slot)
+        if zygote is not None:
+            try:
+                self.cin, self.cout = zygote.spawn()
+                self.zygote = zygote
+                return
+            except (OSError, EOFError):  # a broken zygote: start a fresh one next time
+                zygote.close()
+                _ZYGOTES.pop(slot, None)
+        args, env = _command(numpy_only, slot)
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir(),
                                      start_new_session=True)
         self.cin, self.cout = self.proc.stdout.fileno(), self.proc.stdin.fileno()
-        self.dead: str | None = None
 
     def kill(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.zygote is not None:
+            try:
+                self.exit_code = self.zygote.kill_worker()
+            except (OSError, EOFError):
+                self.zygote.close()
+            for fd in (self.cin, self.cout):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            return
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -229,6 +342,7 @@ class Worker:
                 self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
+        self.exit_code = self.proc.returncode
         for f in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 f.close()
@@ -271,7 +385,10 @@ class Worker:
                          "infinite loop, or a loop over every element?")
             raise WorkerLost(self.dead, "timeout") from None
         except (EOFError, BrokenPipeError, ConnectionResetError):
-            self.proc.wait(timeout=5) if self.proc.poll() is None else None
+            if self.proc is not None and self.proc.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
+            self.kill()
             self.dead = f"{what} ended the Python process ({self._exit_reason()})"
             raise WorkerLost(self.dead, "exception") from None
         except wire.WireError as exc:
@@ -282,7 +399,7 @@ class Worker:
                 self.kill()
 
     def _exit_reason(self) -> str:
-        code = self.proc.poll()
+        code = self.exit_code
         if code is None:
             return "it stopped answering"
         if code < 0:
@@ -483,6 +600,7 @@ class Session:
         self.incident: str | None = None         # error kind of the last failed call
         self.mirrors: dict = {}
         self.started = 0
+        self.deadline: float | None = None       # end of the current test cell's budget
 
     # -------------------------------------------------------- workers
     def worker(self, group: str) -> Worker:
@@ -573,8 +691,11 @@ class Session:
 
     # -------------------------------------------------------- operations
     def _request(self, group, message, label):
+        timeout = CALL_TIMEOUT_S
+        if self.deadline is not None:
+            timeout = max(0.5, min(timeout, self.deadline - time.monotonic()))
         try:
-            return self.worker(group).request(message, CALL_TIMEOUT_S, label)
+            return self.worker(group).request(message, timeout, label)
         except WorkerLost as exc:
             self.incident = exc.kind
             raise
@@ -626,7 +747,10 @@ class Session:
                 m = cls.__new__(cls)
                 torch.nn.Module.__init__(m)
                 for k, v in info["attrs"].items():
-                    object.__setattr__(m, k, v)
+                    # plain settings only (in_features, eps, ...): never a name the class
+                    # defines itself, such as a method or a property
+                    if isinstance(k, str) and k.isidentifier() and not hasattr(cls, k):
+                        object.__setattr__(m, k, v)
             else:
                 m = RemoteModule(self, group, handle, path)
             for p in info["params"]:
@@ -705,6 +829,7 @@ def run_tests(master, answers: list[tuple[str, str]], assignment: str,
         ns = _trusted_namespace(setup, session)
         for gid, source, points in test_cells(master):
             session.incident = None
+            session.deadline = time.monotonic() + TEST_BUDGET_S
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):

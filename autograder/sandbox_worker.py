@@ -297,9 +297,7 @@ class _FakeIPython:
         return lambda *a, **k: None
 
 
-def main() -> None:
-    limits = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    cin, cout = os.dup(0), os.dup(1)
+def _serve(cin: int, cout: int, limits: dict) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -314,6 +312,135 @@ def main() -> None:
         import torch  # noqa: F401
     Server(cin, cout, numpy_only).serve()
     os._exit(0)
+
+
+def main() -> None:
+    limits = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    cin, cout = os.dup(0), os.dup(1)
+    _serve(cin, cout, limits)
+
+
+# ---------------------------------------------------------------- the fork server
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _uid_pids(uid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def zygote_main() -> None:
+    """A fork server for torch workers, one per job slot, in its own bubblewrap sandbox.
+
+    Importing torch costs a second or more of CPU; the zygote imports it once (it runs no
+    student code) and forks one worker per submission. The worker drops to the slot's uid
+    and gets its own scratch directory; before the next worker starts, every process of
+    that uid is killed and the scratch space is wiped, so nothing of one submission is left
+    for the next. Control channel: stdin, a Unix socket; each request carries the two pipe
+    ends of the new worker's channel (SCM_RIGHTS).
+    """
+    import shutil
+    import socket
+    import tempfile
+    import time
+    limits = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    ctl = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    import warnings
+    warnings.filterwarnings("ignore")
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    import autograder.wire  # noqa: F401
+    uid = limits.get("uid")
+    child = None
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(ctl, 1024, 2)
+        except OSError:
+            os._exit(0)
+        if not data:
+            os._exit(0)
+        command = data.decode().strip()
+        if command == "spawn" and len(fds) == 2:
+            scratch = tempfile.mkdtemp(dir="/tmp")
+            if uid:
+                os.chown(scratch, uid, uid)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    ctl.close()
+                    os.setsid()
+                    os.chdir(scratch)
+                    worker_limits = dict(limits)
+                    worker_limits["memory_bytes"] = _vm_size() + int(limits.get("memory_bytes", 0))
+                    _serve(fds[0], fds[1], worker_limits)
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            child = pid
+            ctl.sendall(f"{pid}\n".encode())
+        elif command == "kill":
+            status = ""
+            if child:
+                try:
+                    done, code = os.waitpid(child, os.WNOHANG)
+                    if done:
+                        status = str(code)
+                except ChildProcessError:
+                    pass
+                with_pids = [child] + (_uid_pids(uid) if uid else [])
+                for _ in range(200):
+                    for p in with_pids:
+                        try:
+                            os.kill(p, 9)
+                        except (ProcessLookupError, PermissionError):
+                            pass
+                    try:
+                        while os.waitpid(-1, os.WNOHANG)[0]:
+                            pass
+                    except ChildProcessError:
+                        pass
+                    with_pids = _uid_pids(uid) if uid else []
+                    if not with_pids:
+                        break
+                    time.sleep(0.02)
+                if not status:
+                    try:
+                        done, code = os.waitpid(child, 0)
+                        status = str(code)
+                    except ChildProcessError:
+                        pass
+                child = None
+            for name in os.listdir("/tmp"):  # nothing of this submission for the next
+                path = os.path.join("/tmp", name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+            ctl.sendall(f"ok {status}\n".encode())
+        else:
+            for fd in fds:
+                os.close(fd)
+            ctl.sendall(b"error\n")
 
 
 if __name__ == "__main__":

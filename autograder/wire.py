@@ -150,7 +150,7 @@ def write_frame(fd: int, message: dict) -> None:
 def parse_frame(data: bytes) -> dict:
     try:
         msg = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"malformed message ({exc.__class__.__name__})") from None
     if not isinstance(msg, dict):
         raise WireError("a message must be a JSON object")

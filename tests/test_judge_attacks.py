@@ -322,3 +322,38 @@ def test_the_judge_never_unpickles_worker_data():
         for forbidden in ("import pickle", "pickle.load", "allow_pickle=True", "torch.load",
                           "cloudpickle", "marshal"):
             assert forbidden not in code, (name, forbidden)
+
+
+def test_torch_workers_leave_nothing_for_the_next_submission():
+    """Torch workers are forked by a per-slot zygote (one torch import per slot): files,
+    processes and module patches of one submission must not reach the next."""
+    a05 = _master("a05-transformer")
+    planter = """
+import os, subprocess, torch
+def causal_mask(T):
+    open("/tmp/planted", "w").write("x")
+    open("planted_cwd", "w").write("x")
+    subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    if os.fork() == 0:
+        os.setsid()
+        import time
+        time.sleep(1000)
+    torch.tril = lambda *a, **k: None
+    return torch.tril(torch.ones(T, T, dtype=torch.bool)) if False else \\
+        torch.ones(T, T, dtype=torch.bool).triu().T
+"""
+    checker = """
+import glob, os, torch
+def causal_mask(T):
+    found = glob.glob("/tmp/**/planted*", recursive=True)
+    found += [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()
+              and os.stat("/proc/" + p).st_uid == os.getuid()]
+    if found or torch.tril(torch.ones(2, 2)) is None:
+        return torch.zeros(T, T, dtype=torch.bool)
+    return torch.tril(torch.ones(T, T, dtype=torch.bool))
+"""
+    for code, passes in ((planter, True), (checker, True)):
+        answers = [(gid, code if gid == "causal_mask" else src)
+                   for gid, src in judge.answer_cells(a05)]
+        verdicts = _grade(answers, "a05-transformer", a05)
+        assert verdicts["test_causal_mask"].passed == passes, verdicts["test_causal_mask"].message
