@@ -78,6 +78,9 @@ def graded_course(request, tmp_path_factory):
     submit(course, "untouched", name, release_path(name))
     submit(course, "onemistake", name, student_submission(name, spec["mistake"]))
     submit(course, "crashes", name, student_submission(name, spec["crash"]))
+    bad = course / "classroom" / "submitted" / "corrupt" / name
+    bad.mkdir(parents=True)
+    (bad / f"{name}.ipynb").write_text('{"cells": [{"cell_type": "code", "sour')
     start = time.perf_counter()
     # `make grade A=name`: the trusted judge, then nbgrader writes the gradebook
     env = dict(os.environ, COURSE_CLASSROOM=str(course / "classroom"))
@@ -156,7 +159,7 @@ def test_a_crashing_part_costs_that_part_only(graded_course):
 
 
 def test_results_files_and_export_agree_with_the_gradebook(graded_course):
-    name, _, course, _ = graded_course
+    name, _, course, proc = graded_course
     rows = list(csv.DictReader(open(course / "grades.csv")))
     exported = {r["student_id"]: float(r["raw_score"]) for r in rows if r["assignment"] == name}
     for student in ("master", "untouched", "onemistake", "crashes"):
@@ -166,3 +169,6 @@ def test_results_files_and_export_agree_with_the_gradebook(graded_course):
         auto = sum(got or 0 for k, (got, _) in grades(course, name, student).items()
                    if k.startswith("test_"))
         assert result["score"] == auto == exported[student], (student, result["score"], auto)
+    bad = json.loads((course / "classroom" / "results" / name / "corrupt.json").read_text())
+    assert bad["status"] == "not_graded" and bad["reason"], bad
+    assert "NOT GRADED corrupt" in proc.stdout
