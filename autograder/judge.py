@@ -582,18 +582,15 @@ class Session:
                  slot: int = 0, api: set[str] | None = None):
         self.slot, self.setup = slot, setup
         only = NUMPY_ONLY.get(assignment, set())
-        self.groups: dict[str, list[tuple[str, str]]] = {"numpy": [], "torch": []}
+        self.answers = answers
         self.name_group: dict[str, str] = {}
         for gid, src in answers:
-            names = defined_names(src)
-            group = "numpy" if only == "*" or (names and names <= set(only)) or \
-                gid in (only if only != "*" else ()) else "torch"
-            self.groups[group].append((gid, src))
-            for n in names:
+            for n in defined_names(src):
                 # Only the names the assignment asks for become proxies in the judge; a
                 # student's `grader = ...` or `np = ...` never replaces a trusted name.
+                # A name is served by the worker its part requires, wherever it is defined.
                 if api is None or n in api:
-                    self.name_group.setdefault(n, group)
+                    self.name_group[n] = "numpy" if only == "*" or n in only else "torch"
         self.workers: dict[str, Worker] = {}
         self.cell_errors: dict[str, str] = {}   # grade_id -> why the cell failed to run
         self.broken_cells: set[str] = set()     # cells that hang or crash: skipped on restart
@@ -619,16 +616,19 @@ class Session:
                 for src in self.setup:
                     w.request({"op": "exec", "source": src, "name": "setup",
                                "setup": True}, START_TIMEOUT_S, "the setup cell")
-                for gid, src in self.groups[group]:
+                # every answer cell runs in every worker, statement by statement: a cell
+                # that also defines a torch class still defines its numpy functions
+                for gid, src in self.answers:
                     if gid in self.broken_cells:
                         continue
-                    reply = w.request({"op": "exec", "source": src, "name": gid},
-                                      CALL_TIMEOUT_S, f"the answer cell {gid}")
+                    reply = w.request({"op": "exec", "source": src, "name": gid,
+                                       "stepwise": True}, CALL_TIMEOUT_S,
+                                      f"the answer cell {gid}")
                     if not reply.get("ok"):
                         e = reply.get("error") or {}
-                        self.cell_errors[gid] = _error_text(e, numpy_only)
+                        self.cell_errors[(group, gid)] = _error_text(e, numpy_only)
             except WorkerLost as exc:
-                self.cell_errors[gid if "gid" in locals() else "setup"] = str(exc)
+                self.cell_errors[(group, gid) if "gid" in locals() else "setup"] = str(exc)
                 if "gid" not in locals():
                     raise
                 self.broken_cells.add(gid)
@@ -684,9 +684,10 @@ class Session:
 
     def _undefined(self, label, group):
         name = label.split(".")[0].split("(")[0]
-        for gid, src in self.groups[group]:
-            if name in defined_names(src) and gid in self.cell_errors:
-                return f"{name} is not defined: its cell failed ({self.cell_errors[gid]})."
+        for gid, src in self.answers:
+            if name in defined_names(src) and (group, gid) in self.cell_errors:
+                return (f"{name} is not defined: its cell failed "
+                        f"({self.cell_errors[(group, gid)]}).")
         return f"{name} is not defined: write it in its answer cell."
 
     # -------------------------------------------------------- operations

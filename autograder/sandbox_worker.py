@@ -59,10 +59,15 @@ class _NoTorch:
         return None
 
 
+UNAVAILABLE: set[str] = set()  # names the setup cell could not import in this worker
+
+
 def _forbidden(exc: BaseException) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
+        if isinstance(exc, NameError) and getattr(exc, "name", None) in UNAVAILABLE:
+            return True
         if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] in \
                 FORBIDDEN_IN_NUMPY_PARTS:
             return True
@@ -132,12 +137,25 @@ class Server:
                 try:
                     exec(compile(ast.Module([stmt], []), "<setup>", "exec"), self.ns)
                 except Exception:  # noqa: BLE001
-                    pass
+                    if isinstance(stmt, (ast.Import, ast.ImportFrom)):  # e.g. torch, nn
+                        UNAVAILABLE.update((a.asname or a.name).split(".")[0]
+                                           for a in stmt.names)
             return None
         filename = f"<cell {msg.get('name')}>"
         import linecache
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec"), self.ns)
+        if not msg.get("stepwise"):
+            exec(compile(source, filename, "exec"), self.ns)
+            return None
+        import ast
+        first = None
+        for stmt in ast.parse(source, filename).body:
+            try:
+                exec(compile(ast.Module([stmt], []), filename, "exec"), self.ns)
+            except Exception as exc:  # noqa: BLE001  (reported once the cell has run)
+                first = first or exc
+        if first is not None:
+            raise first
         return None
 
     def op_call(self, msg):

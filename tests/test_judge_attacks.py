@@ -357,3 +357,25 @@ def causal_mask(T):
                    for gid, src in judge.answer_cells(a05)]
         verdicts = _grade(answers, "a05-transformer", a05)
         assert verdicts["test_causal_mask"].passed == passes, verdicts["test_causal_mask"].message
+
+
+def test_numpy_only_part_defined_in_a_torch_cell_still_cannot_use_torch():
+    a04 = _master("a04-attention")
+    cells = dict(judge.answer_cells(a04))
+    sneaky = cells["AttentionDecoderStep"] + """
+
+def sdpa_forward(q, k, v, mask=None):
+    t = [torch.from_numpy(a) for a in (q, k, v)]
+    s = t[0] @ t[1].transpose(1, 2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(~torch.from_numpy(mask), float("-inf"))
+    w = torch.softmax(s, -1)
+    return (w @ t[2]).numpy(), w.numpy(), (q, k, v, mask, w.numpy())
+"""
+    answers = [(gid, sneaky if gid == "AttentionDecoderStep" else
+                ("pass" if gid == "sdpa_forward" else src)) for gid, src in cells.items()]
+    verdicts = _grade(answers, "a04-attention", a04)
+    for gid in ("test_sdpa_out", "test_sdpa_weights"):
+        assert not verdicts[gid].passed and verdicts[gid].error_kind == "forbidden_import", \
+            verdicts[gid].message
+    assert verdicts["test_decoder_logits"].passed  # the torch part is graded as usual
