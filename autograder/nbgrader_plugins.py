@@ -75,7 +75,9 @@ class JudgeExecute(Preprocessor):
                     saved = json.load(f)
                 if saved.get("answers_hash") == judge.answers_hash(nb):
                     verdicts = [judge.Verdict(**v) for v in saved["verdicts"]]
+                    self.log.info("verdicts of %s from make grade", student)
         if verdicts is None:
+            self.log.info("grading %s with the trusted judge (%s)", student, judge.sandbox_kind())
             root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
             master = nbformat.read(os.path.join(root, self.masters, assignment,
                                                 f"{notebook}.ipynb"), as_version=4)
