@@ -99,7 +99,7 @@ def grade_one(job: tuple) -> dict:
             _write_json(vdir / f"{student}.json", {
                 "answers_hash": judge.answers_hash(got.nb),
                 "verdicts": [dataclasses.asdict(v) for v in verdicts]})
-    except Exception as exc:  # noqa: BLE001  (never stop the batch)
+    except (Exception, judge.JudgeError) as exc:  # noqa: BLE001  (never stop the batch)
         result.update(status="not_graded", tests=[], score=0.0,
                       reason=f"internal error while grading: {type(exc).__name__}: {exc}"[:300])
     result["seconds"] = round(time.perf_counter() - t0, 3)

@@ -58,6 +58,7 @@ COURSE_DIRS = ("autograder", "seqlab", "data")  # public course code the answer 
 # numbers: 10 s per call is two orders of magnitude more than a correct answer needs.
 CALL_TIMEOUT_S = 10.0
 TEST_BUDGET_S = 30.0  # all calls of one test cell together (a slow answer costs that test)
+SUBMISSION_BUDGET_S = 240.0  # all tests of one submission (bounds restarts after crashes)
 START_TIMEOUT_S = 60.0
 LIMITS = {"cpu_s": 120, "memory_bytes": 3 * 2 ** 30, "file_bytes": 16 * 2 ** 20,
           "processes": 64, "open_files": 256}
@@ -628,9 +629,9 @@ class Session:
                         e = reply.get("error") or {}
                         self.cell_errors[(group, gid)] = _error_text(e, numpy_only)
             except WorkerLost as exc:
-                self.cell_errors[(group, gid) if "gid" in locals() else "setup"] = str(exc)
-                if "gid" not in locals():
-                    raise
+                if "gid" not in locals():  # the master's setup cell: not the student's fault
+                    raise JudgeError(f"the worker could not run the setup cell: {exc}") from None
+                self.cell_errors[(group, gid)] = str(exc)
                 self.broken_cells.add(gid)
                 del gid
                 continue
@@ -828,7 +829,13 @@ def run_tests(master, answers: list[tuple[str, str]], assignment: str,
     verdicts = []
     try:
         ns = _trusted_namespace(setup, session)
+        started = time.monotonic()
         for gid, source, points in test_cells(master):
+            if time.monotonic() - started > SUBMISSION_BUDGET_S:
+                verdicts.append(Verdict(gid, 0.0, points, False, (
+                    f"not run: the submission used up its {SUBMISSION_BUDGET_S:g} s of grading "
+                    "time (slow or crashing answers above)"), [], "timeout"))
+                continue
             session.incident = None
             session.deadline = time.monotonic() + TEST_BUDGET_S
             out = io.StringIO()
