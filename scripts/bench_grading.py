@@ -7,7 +7,9 @@ submissions (the master's answers), wrong ones (one known mistake), unanswered o
 release) and bad files (corrupt JSON, wrong file name); grades it with
 `autograder.grade.grade_class` and, for comparison, with the pre-judge pipeline (nbgrader's
 own Execute preprocessor, a kernel per notebook) on `--serial-n` of them, extrapolated to n.
-Also reports the isolation overhead: starting one sandboxed worker, per submission.
+Also reports the isolation overhead per submission: starting a sandboxed numpy worker
+(bubblewrap + Python + numpy) and forking a torch worker from the job slot's zygote, each
+with a round trip and the kill and clean-up that follow it.
 Prints one JSON object with the figures.
 """
 from __future__ import annotations
@@ -94,6 +96,9 @@ def isolation_overhead(repeat: int = 10) -> dict:
     from autograder import judge
     out = {}
     for numpy_only in (True, False):
+        w = judge.Worker(numpy_only)  # warm-up: the torch zygote starts once per job slot
+        w.request({"op": "exec", "source": "x = 1", "name": "probe"}, 120, "probe")
+        w.kill()
         t0 = time.perf_counter()
         for _ in range(repeat):
             w = judge.Worker(numpy_only)
