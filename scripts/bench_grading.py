@@ -144,11 +144,15 @@ def main() -> None:
     try:
         counts = make_class(classroom, a.assignment, a.n)
         from autograder import grade
+        lines = []
         t0 = time.perf_counter()
-        results = grade.grade_class(a.assignment, a.jobs, log=lambda *_: None)
+        results = grade.grade_class(a.assignment, a.jobs, log=lines.append)
         t_grade = time.perf_counter() - t0
+        summary = [line for line in lines if " graded, " in line][-1]
+        t_judge = float(summary.split("judge ")[1].split(" s")[0])
         fig = {"assignment": a.assignment, "n": a.n, "jobs": a.jobs, "kinds": counts,
                "make_grade_s": round(t_grade, 1),
+               "judge_phase_s": t_judge, "gradebook_phase_s": round(t_grade - t_judge, 1),
                "per_submission_s": round(sum(r["seconds"] for r in results) / len(results), 3),
                "graded": sum(r["status"] == "graded" for r in results)}
         fig.update(isolation_overhead())
