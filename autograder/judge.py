@@ -134,6 +134,9 @@ def course_copy() -> str:
                 os.chmod(os.path.join(dirpath, f), 0o644)
         os.chmod(dest, 0o755)
         _COURSE_COPY = dest
+        import atexit
+        owner = os.getpid()
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(dest, True))
     return _COURSE_COPY
 
 
