@@ -178,15 +178,36 @@ def _nbgrader(*args, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
+def _gradebook_current(assignment: str) -> bool:
+    """Whether the gradebook already holds this master's test cells and points."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    from . import judge
+    master = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), 4)
+    want = {gid: points for gid, _, points in judge.test_cells(master)}
+    url = os.environ.get("COURSE_DB_URL") or f"sqlite:///{classroom() / 'gradebook.db'}"
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        return False
+    try:
+        with Gradebook(url) as gb:
+            nb = gb.find_notebook(assignment, assignment)
+            have = {c.name: c.max_score for c in nb.grade_cells if c.cell_type == "code"}
+    except Exception:  # noqa: BLE001  (missing or unreadable: generate it)
+        return False
+    return have == want
+
+
 def _autograde(assignment: str, out: Path, students: list[str], log) -> None:
     """nbgrader writes the gradebook from the judge's verdicts (no kernel runs)."""
     env = dict(os.environ, JUDGE_VERDICTS=str(out / "verdicts" / assignment))
-    with tempfile.TemporaryDirectory() as release:
-        # records the assignment and its cells in the gradebook (needed once; harmless again)
-        r = _nbgrader("generate_assignment", assignment, "--force",
-                      f"--CourseDirectory.release_directory={release}", env=env)
-        if r.returncode:
-            log("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])
+    if not _gradebook_current(assignment):
+        with tempfile.TemporaryDirectory() as release:
+            # records the assignment and its cells in the gradebook
+            r = _nbgrader("generate_assignment", assignment, "--force",
+                          f"--CourseDirectory.release_directory={release}", env=env)
+            if r.returncode:
+                log("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])
     stage = os.path.relpath(out / "submitted", ROOT)
     r = _nbgrader("autograde", assignment, "--force", "--create",
                   f"--CourseDirectory.submitted_directory={stage}", env=env)
