@@ -379,3 +379,23 @@ def sdpa_forward(q, k, v, mask=None):
         assert not verdicts[gid].passed and verdicts[gid].error_kind == "forbidden_import", \
             verdicts[gid].message
     assert verdicts["test_decoder_logits"].passed  # the torch part is graded as usual
+
+
+TORCH_PART_ATTACKS = {
+    "os._exit": "import os; os._exit(3)\n",
+    "20 GB allocation": "big = torch.ones(20 * 2**30 // 8, dtype=torch.float64)\n",
+    "fork bomb": PART_ATTACKS["fork bomb"][0],
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TORCH_PART_ATTACKS))
+def test_attack_in_a_torch_worker_costs_that_part_only(attack, fast_limits):
+    a05 = _master("a05-transformer")
+    cells = dict(judge.answer_cells(a05))
+    src = cells["positional_encoding"]
+    first_line = src.index("\n", src.index("def ")) + 1
+    cells["positional_encoding"] = src[:first_line] + textwrap.indent(
+        TORCH_PART_ATTACKS[attack], "    ") + src[first_line:]
+    verdicts = _grade(list(cells.items()), "a05-transformer", a05)
+    lost = {g for g, v in verdicts.items() if not v.passed}
+    assert lost == {"test_positional_encoding"}, {g: verdicts[g].message for g in lost}
