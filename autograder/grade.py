@@ -11,10 +11,11 @@
 2. Results: classroom/results/<assignment>/<student>.json (the format the class report
    reads) and the verdicts, next to a repaired copy of each gradable notebook, under
    classroom/.judge/.
-3. The gradebook: one `nbgrader autograde` over the repaired copies, in which the course's
-   `JudgeExecute` preprocessor (nbgrader_config.py) copies the verdicts in instead of
-   running a kernel; nbgrader writes the gradebook and classroom/autograded/ itself, one
-   writer at a time (SQLite-safe). `generate_feedback` and `export` work as usual after.
+3. The gradebook: `nbgrader autograde` over the repaired copies (one per job, each over its
+   own shard of the class), in which the course's `JudgeExecute` preprocessor
+   (nbgrader_config.py) copies the verdicts in instead of running a kernel; nbgrader writes
+   the gradebook and classroom/autograded/ itself (SQLite serialises the writers; they wait
+   for its lock). `generate_feedback` and `export` work as usual after.
 Re-running is safe: results, verdicts and the gradebook entries are overwritten.
 """
 from __future__ import annotations
@@ -57,14 +58,6 @@ def _plain_intake(path: Path, master_path: Path):
 
 
 # ---------------------------------------------------------------- one submission (in the pool)
-_SLOT = 0
-
-
-def _init_slot(queue) -> None:
-    global _SLOT
-    _SLOT = queue.get()
-
-
 def grade_one(job: tuple) -> dict:
     """Grade one submission; write its result file. Never raises."""
     assignment, student, sub_dir, out = job
@@ -84,7 +77,7 @@ def grade_one(job: tuple) -> dict:
         if got.nb is None:
             result["reason"] = got.reason or "cannot be graded"
         else:
-            verdicts = judge.grade_notebook(got.nb, master, assignment, _SLOT)
+            verdicts = judge.grade_notebook(got.nb, master, assignment)
             result.update(status="graded", score=sum(v.points for v in verdicts),
                           tests=[v.as_json() for v in verdicts])
             stage = Path(out) / "submitted" / student / assignment
@@ -135,6 +128,8 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
         return []
     out = classroom() / ".judge"
     shutil.rmtree(out / "submitted", ignore_errors=True)
+    for old in out.glob("shard-*"):
+        shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(out / "verdicts" / assignment, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     log(f"grading {len(todo)} submissions of {assignment} with {jobs} job(s); sandbox: "
@@ -148,11 +143,7 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
     t0 = time.perf_counter()
     work = [(assignment, s, str(d), str(out)) for s, d in todo]
     results = []
-    ctx = mp.get_context("fork")
-    slots = ctx.Queue()
-    for k in range(jobs):
-        slots.put(k)
-    with ctx.Pool(jobs, initializer=_init_slot, initargs=(slots,), maxtasksperchild=50) as pool:
+    with mp.get_context("fork").Pool(jobs, maxtasksperchild=50) as pool:
         for r in pool.imap_unordered(grade_one, work):
             results.append(r)
             if r["status"] != "graded":
@@ -166,7 +157,7 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
     t_judge = time.perf_counter() - t0
     if gradebook and any(r["status"] == "graded" for r in results):
         _autograde(assignment, out, [r["student"] for r in results if r["status"] == "graded"],
-                   log)
+                   jobs, log)
     graded = sum(r["status"] == "graded" for r in results)
     log(f"{assignment}: {graded} graded, {len(results) - graded} not graded; judge "
         f"{t_judge:.1f} s, total {time.perf_counter() - t0:.1f} s")
@@ -186,7 +177,7 @@ def _gradebook_current(assignment: str) -> bool:
     from . import judge
     master = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), 4)
     want = {gid: points for gid, _, points in judge.test_cells(master)}
-    url = os.environ.get("COURSE_DB_URL") or f"sqlite:///{classroom() / 'gradebook.db'}"
+    url = _db_url()
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         return False
     try:
@@ -198,7 +189,7 @@ def _gradebook_current(assignment: str) -> bool:
     return have == want
 
 
-def _autograde(assignment: str, out: Path, students: list[str], log) -> None:
+def _autograde(assignment: str, out: Path, students: list[str], jobs: int, log) -> None:
     """nbgrader writes the gradebook from the judge's verdicts (no kernel runs)."""
     env = dict(os.environ, JUDGE_VERDICTS=str(out / "verdicts" / assignment))
     if not _gradebook_current(assignment):
@@ -208,13 +199,36 @@ def _autograde(assignment: str, out: Path, students: list[str], log) -> None:
                           f"--CourseDirectory.release_directory={release}", env=env)
             if r.returncode:
                 log("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])
-    stage = os.path.relpath(out / "submitted", ROOT)
-    r = _nbgrader("autograde", assignment, "--force", "--create",
-                  f"--CourseDirectory.submitted_directory={stage}", env=env)
-    failed = [line for line in r.stderr.splitlines() if "ERROR" in line]
-    if r.returncode or failed:
-        log("nbgrader autograde reported problems:\n" + "\n".join(failed[-20:] or
-                                                                  [r.stderr[-2000:]]))
+    # nbgrader costs a fraction of a second per notebook even without a kernel: run one
+    # `autograde` per job, each over its own shard of the class. SQLite takes one writer at a
+    # time; the others wait for its lock (a generous busy timeout), so no write is lost.
+    shards = [students[k::jobs] for k in range(jobs) if students[k::jobs]]
+    procs = []
+    for k, shard in enumerate(shards):
+        stage = out / f"shard-{k}"
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir(parents=True)
+        for student in shard:
+            os.rename(out / "submitted" / student, stage / student)
+        args = ["autograde", assignment, "--force", "--create",
+                f"--CourseDirectory.submitted_directory={os.path.relpath(stage, ROOT)}"]
+        url = _db_url()
+        if url.startswith("sqlite:///") and len(shards) > 1:
+            args.append(f"--CourseDirectory.db_url={url}?timeout=600")
+        exe = shutil.which("nbgrader", path=os.path.dirname(sys.executable)) or "nbgrader"
+        procs.append(subprocess.Popen([exe, *args], cwd=ROOT, env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for p in procs:
+        output, _ = p.communicate()
+        failed = [line for line in output.splitlines() if "ERROR" in line]
+        if p.returncode or failed:
+            log("nbgrader autograde reported problems:\n" + "\n".join(failed[-20:] or
+                                                                      [output[-2000:]]))
+
+
+def _db_url() -> str:
+    """The gradebook nbgrader_config.py points at (COURSE_DB_URL, else SQLite in classroom/)."""
+    return os.environ.get("COURSE_DB_URL") or f"sqlite:///{classroom() / 'gradebook.db'}"
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ side). For a notebook it
    available: no network, its own pid/ipc namespaces, a tmpfs scratch directory, only the
    Python installation and a read-only private copy of `autograder/`, `seqlab/` and `data/`
    visible (no course checkout, no solutions/, no gradebook), resource limits (CPU time,
-   address space, file size, processes, open files) and an unprivileged uid per job slot.
+   address space, file size, processes, open files) and an unprivileged uid of its own.
    Workers of numpy-only parts also have torch removed from their file system;
 3. runs the master's test cells here, in the judge, with the real `autograder` checks;
    the student's functions and classes are proxies: a call sends the arguments to the
@@ -63,7 +63,7 @@ START_TIMEOUT_S = 60.0
 LIMITS = {"cpu_s": 120, "memory_bytes": 3 * 2 ** 30, "file_bytes": 16 * 2 ** 20,
           "processes": 64, "open_files": 256}
 TORCH_MEMORY_BYTES = 8 * 2 ** 30  # torch reserves a lot of address space when imported
-UID_BASE = 61000                  # job slot k runs its workers as uid UID_BASE + k
+UID_BASE = 61000  # each judge process runs its workers as a uid of its own from here up
 
 # Parts the assignments say must be written in numpy only: their workers cannot import
 # torch. "*" means every answer cell of the assignment.
@@ -150,7 +150,7 @@ def _package_dirs(names) -> list[str]:
     return out
 
 
-def _command(numpy_only: bool, slot: int, zygote: bool = False) -> tuple[list[str], dict]:
+def _command(numpy_only: bool, zygote: bool = False) -> tuple[list[str], dict]:
     limits = dict(LIMITS)
     if not numpy_only:
         limits["memory_bytes"] = TORCH_MEMORY_BYTES
@@ -170,7 +170,7 @@ def _command(numpy_only: bool, slot: int, zygote: bool = False) -> tuple[list[st
         # keeps the judge's uid (a separate account needs root and a readable Python).
         return [python, "-E", "-s", "-c", boot.format(course=course_copy()),
                 json.dumps(limits)], env
-    limits["uid"] = UID_BASE + slot if os.getuid() == 0 else None
+    limits["uid"] = worker_uid() if os.getuid() == 0 else None
     if zygote and not limits["uid"]:
         raise OSError("a zygote needs root to give each worker its own uid")
     args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -199,8 +199,8 @@ def _command(numpy_only: bool, slot: int, zygote: bool = False) -> tuple[list[st
 
 
 def _wait_uid_gone(uid: int, timeout: float = 5.0) -> None:
-    """The kernel tears a pid namespace down asynchronously: wait until the slot's uid owns
-    no process, so the next worker of this slot starts under its full process limit."""
+    """The kernel tears a pid namespace down asynchronously: wait until the uid owns no
+    process, so the next worker starts under its full process limit."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive = False
@@ -217,19 +217,56 @@ def _wait_uid_gone(uid: int, timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+_UID: tuple | None = None  # (pid, uid, lock fd) of this process
+
+
+def worker_uid() -> int:
+    """A uid no other judge process uses now: the process limit, the kill of everything a
+    worker left behind and the zygote's clean-up act on this uid alone, so concurrent
+    gradings (a pool, two instructors, parallel tests) never touch each other's workers.
+    Held by an flock on /tmp/judge-uids/<n>.lock for the life of the process."""
+    global _UID
+    if _UID is not None and _UID[0] == os.getpid():
+        return _UID[1]
+    import fcntl
+    folder = os.path.join(tempfile.gettempdir(), "judge-uids")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for n in range(4096):
+        fd = os.open(os.path.join(folder, f"{n}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _UID = (os.getpid(), UID_BASE + n, fd)
+        _kill_uid(UID_BASE + n)  # leftovers of a judge that died
+        return UID_BASE + n
+    raise JudgeError("no free uid for a worker")
+
+
+def _kill_uid(uid: int) -> None:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 # ---------------------------------------------------------------- one worker
 class Zygote:
-    """A fork server for torch workers of one job slot (see sandbox_worker.zygote_main).
+    """A fork server for the torch workers of one judge process (sandbox_worker.zygote_main).
 
     Starting a fresh Python that imports torch costs over a second of CPU per submission;
-    the zygote pays it once per slot. Each worker it forks still runs under the slot's own
+    the zygote pays it once per process. Each worker it forks still runs under the judge's
     uid, limits and scratch directory, and all of its processes are killed and its files
     wiped before the next submission's worker starts.
     """
 
-    def __init__(self, slot: int):
+    def __init__(self):
         import socket
-        args, env = _command(False, slot, zygote=True)
+        args, env = _command(False, zygote=True)
         mine, theirs = socket.socketpair()
         self.proc = subprocess.Popen(args, stdin=theirs, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=env,
@@ -282,45 +319,48 @@ class Zygote:
             self.proc.wait(timeout=5)
 
 
-_ZYGOTES: dict[int, Zygote] = {}
+_ZYGOTE: Zygote | None = None
 USE_ZYGOTE = os.environ.get("JUDGE_NO_ZYGOTE") != "1"
 
 
-def _zygote(slot: int) -> Zygote | None:
+def _zygote() -> Zygote | None:
+    global _ZYGOTE
     if not (USE_ZYGOTE and _bwrap() and os.getuid() == 0):
         return None
-    z = _ZYGOTES.get(slot)
+    z = _ZYGOTE
     if z is not None and z.owner != os.getpid():  # inherited through fork: not ours to use
         with contextlib.suppress(OSError):
             z.sock.close()
-        z = _ZYGOTES[slot] = Zygote(slot)
-    if z is None or z.proc.poll() is not None:
-        if z is not None:
-            z.close()
-        z = _ZYGOTES[slot] = Zygote(slot)
+        z = None
+    elif z is not None and z.proc.poll() is not None:
+        z.close()
+        z = None
+    if z is None:
+        z = _ZYGOTE = Zygote()
     return z
 
 
 class Worker:
     """A sandboxed student process serving calls. Dies on any timeout or protocol error."""
 
-    def __init__(self, numpy_only: bool, slot: int = 0):
+    def __init__(self, numpy_only: bool):
         self.numpy_only = numpy_only
-        self.uid = UID_BASE + slot if _bwrap() and os.getuid() == 0 else None
+        self.uid = worker_uid() if _bwrap() and os.getuid() == 0 else None
         self.dead: str | None = None
         self.exit_code: int | None = None
         self.proc = self.zygote = None
         self.closed = False
-        zygote = None if numpy_only else _zygote(slot)
+        zygote = None if numpy_only else _zygote()
         if zygote is not None:
             try:
                 self.cin, self.cout = zygote.spawn()
                 self.zygote = zygote
                 return
             except (OSError, EOFError):  # a broken zygote: start a fresh one next time
+                global _ZYGOTE
                 zygote.close()
-                _ZYGOTES.pop(slot, None)
-        args, env = _command(numpy_only, slot)
+                _ZYGOTE = None
+        args, env = _command(numpy_only)
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir(),
                                      start_new_session=True)
@@ -583,8 +623,8 @@ class Session:
     """The student's code of one submission, in up to two workers (numpy-only and torch)."""
 
     def __init__(self, assignment: str, setup: list[str], answers: list[tuple[str, str]],
-                 slot: int = 0, api: set[str] | None = None):
-        self.slot, self.setup = slot, setup
+                 api: set[str] | None = None):
+        self.setup = setup
         only = NUMPY_ONLY.get(assignment, set())
         self.answers = answers
         self.name_group: dict[str, str] = {}
@@ -613,7 +653,7 @@ class Session:
         self.mirrors = {k: v for k, v in self.mirrors.items() if k[0] != group}
         numpy_only = group == "numpy"
         while True:
-            w = Worker(numpy_only, self.slot)
+            w = Worker(numpy_only)
             self.started += 1
             self.workers[group] = w
             try:
@@ -823,12 +863,12 @@ def _trusted_namespace(setup: list[str], session: Session) -> dict:
 
 
 def run_tests(master, answers: list[tuple[str, str]], assignment: str,
-              slot: int = 0) -> list[Verdict]:
+              ) -> list[Verdict]:
     """Grade the answer cells against the master's test cells. Never raises."""
     setup = setup_cells(master)
     trusted = set().union(*(defined_names(src) for src in setup)) | {"grader"}
     api = set().union(*(defined_names(src) for _, src in answer_cells(master))) - trusted
-    session = Session(assignment, setup, answers, slot, api)
+    session = Session(assignment, setup, answers, api)
     verdicts = []
     try:
         ns = _trusted_namespace(setup, session)
@@ -867,8 +907,8 @@ def run_tests(master, answers: list[tuple[str, str]], assignment: str,
     return verdicts
 
 
-def grade_notebook(nb, master, assignment: str, slot: int = 0) -> list[Verdict]:
-    return run_tests(master, answer_cells(nb), assignment, slot)
+def grade_notebook(nb, master, assignment: str) -> list[Verdict]:
+    return run_tests(master, answer_cells(nb), assignment)
 
 
 def answers_hash(nb) -> str:

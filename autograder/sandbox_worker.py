@@ -360,10 +360,10 @@ def _uid_pids(uid: int) -> list[int]:
 
 
 def zygote_main() -> None:
-    """A fork server for torch workers, one per job slot, in its own bubblewrap sandbox.
+    """A fork server for torch workers, one per judge process, in its own bubblewrap sandbox.
 
     Importing torch costs a second or more of CPU; the zygote imports it once (it runs no
-    student code) and forks one worker per submission. The worker drops to the slot's uid
+    student code) and forks one worker per submission. The worker drops to the judge process's own uid
     and gets its own scratch directory; before the next worker starts, every process of
     that uid is killed and the scratch space is wiped, so nothing of one submission is left
     for the next. Control channel: stdin, a Unix socket; each request carries the two pipe

@@ -8,7 +8,7 @@ release) and bad files (corrupt JSON, wrong file name); grades it with
 `autograder.grade.grade_class` and, for comparison, with the pre-judge pipeline (nbgrader's
 own Execute preprocessor, a kernel per notebook) on `--serial-n` of them, extrapolated to n.
 Also reports the isolation overhead per submission: starting a sandboxed numpy worker
-(bubblewrap + Python + numpy) and forking a torch worker from the job slot's zygote, each
+(bubblewrap + Python + numpy) and forking a torch worker from the judge process's zygote, each
 with a round trip and the kill and clean-up that follow it.
 Prints one JSON object with the figures.
 """
@@ -96,7 +96,7 @@ def isolation_overhead(repeat: int = 10) -> dict:
     from autograder import judge
     out = {}
     for numpy_only in (True, False):
-        w = judge.Worker(numpy_only)  # warm-up: the torch zygote starts once per job slot
+        w = judge.Worker(numpy_only)  # warm-up: the torch zygote starts once per judge process
         w.request({"op": "exec", "source": "x = 1", "name": "probe"}, 120, "probe")
         w.kill()
         t0 = time.perf_counter()

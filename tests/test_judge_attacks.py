@@ -325,7 +325,7 @@ def test_the_judge_never_unpickles_worker_data():
 
 
 def test_torch_workers_leave_nothing_for_the_next_submission():
-    """Torch workers are forked by a per-slot zygote (one torch import per slot): files,
+    """Torch workers are forked by a zygote (one torch import per judge process): files,
     processes and module patches of one submission must not reach the next."""
     a05 = _master("a05-transformer")
     planter = """
