@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test install release validate clean grade
+.PHONY: book test install release validate clean system report grade
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ install: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 
-test: $(STAMP)
+# Debian packages the tests need (PostgreSQL, chromium, bubblewrap): installed when root and
+# missing, otherwise listed as skipped; the tests that need one skip with a reason.
+system:
+	sh scripts/setup_system.sh
+
+test: system $(STAMP)
 	$(BIN)/python -m pytest -ra -n 2 --dist loadfile  # book build and nbgrader round trips side by side
 
 # Regenerate the student release (assignments/) from the masters (solutions/).
@@ -36,6 +41,11 @@ release: $(STAMP)
 JOBS ?= 0
 grade: $(STAMP)
 	$(BIN)/python -m autograder.grade $(A) --jobs $(JOBS)
+
+# The class report of one assignment from the judge's results:
+#   make report A=a01-rnn  ->  classroom/reports/a01-rnn/index.html (+ PNG figures, CSV)
+report: $(STAMP)
+	$(BIN)/python -m autograder.report $(A)
 
 clean:
 	rm -rf _build classroom

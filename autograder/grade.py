@@ -39,24 +39,6 @@ def classroom() -> Path:
     return Path(os.environ.get("COURSE_CLASSROOM", ROOT / "classroom"))
 
 
-def _normalize(path: Path, master_path: Path):
-    try:
-        from .intake import normalize
-    except ImportError:  # until the intake module lands: read it as it is
-        return _plain_intake(path, master_path)
-    return normalize(path, master_path)
-
-
-def _plain_intake(path: Path, master_path: Path):
-    import nbformat
-    from types import SimpleNamespace
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # noqa: BLE001
-        return SimpleNamespace(nb=None, reason=f"cannot read {path.name}: {exc}"[:300], notes=[])
-    return SimpleNamespace(nb=nb, reason=None, notes=[])
-
-
 # ---------------------------------------------------------------- one submission (in the pool)
 def grade_one(job: tuple) -> dict:
     """Grade one submission; write its result file. Never raises."""
@@ -64,6 +46,7 @@ def grade_one(job: tuple) -> dict:
     import nbformat
 
     from . import judge
+    from .intake import normalize
     t0 = time.perf_counter()
     master_path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     result = {"student": student, "assignment": assignment, "status": "not_graded",
@@ -71,7 +54,7 @@ def grade_one(job: tuple) -> dict:
               "tests": []}
     try:
         master = nbformat.read(str(master_path), as_version=4)
-        got = _normalize(Path(sub_dir) / f"{assignment}.ipynb", master_path)
+        got = normalize(Path(sub_dir) / f"{assignment}.ipynb", master_path)
         result["notes"] = list(got.notes or [])
         result["max_score"] = sum(p for _, _, p in judge.test_cells(master))
         if got.nb is None:
@@ -127,6 +110,9 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
         log(f"no submissions under {classroom() / 'submitted'}/*/{assignment}/")
         return []
     out = classroom() / ".judge"
+    for private in (out, classroom() / "results"):  # instructor-only, like the gradebook
+        private.mkdir(parents=True, exist_ok=True)
+        os.chmod(private, 0o700)
     shutil.rmtree(out / "submitted", ignore_errors=True)
     for old in out.glob("shard-*"):
         shutil.rmtree(old, ignore_errors=True)
