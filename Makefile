@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test lint install release validate clean system report
+.PHONY: book test lint install release validate clean system report grade
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test: system $(STAMP) lint
 # Regenerate the student release (assignments/) from the masters (solutions/).
 release: $(STAMP)
 	$(BIN)/python -m autograder.release
+
+# Grade a class with the trusted judge into the nbgrader gradebook (issue 7):
+#   make grade A=a01-rnn [JOBS=n]   (default: all cores)
+JOBS ?= 0
+grade: $(STAMP)
+	$(BIN)/python -m autograder.grade $(A) --jobs $(JOBS)
 
 # The class report of one assignment from the judge's results:
 #   make report A=a01-rnn  ->  classroom/reports/a01-rnn/index.html (+ PNG figures, CSV)
