@@ -303,7 +303,7 @@ def torch_nn_rnn(kind, x, h0, W_x, W_h, b_x, b_h):
     return out.numpy().copy()
 
 
-# ==================================================================== a04, a05: attention
+# ==================================================================== a04: attention
 def softmax_zero_rows(x, dim=-1):
     """softmax that gives zeros (not NaN) on rows whose entries are all -inf."""
     return torch.nan_to_num(torch.softmax(x, dim=dim), nan=0.0)
@@ -360,34 +360,6 @@ def decoder_step(m, y_prev, s_prev, enc, src_mask, mistakes=None):
     c = (w[:, :, None] * enc).sum(1)                                      # (N, enc_dim)
     s = m.cell(torch.cat([m.embed(y_prev), c], dim=-1), s_prev)           # (N, H)
     return m.out(torch.cat([s, c], dim=-1)), s, w                         # (N, V) logits
-
-
-# ==================================================================== a05: Transformer parts
-def positional_encoding(T, d_model, mistakes=None):
-    """Vaswani et al. (2017): PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(...).
-    mistakes: "halves" (sin and cos concatenated), "exponent_i_over_d"."""
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    i = torch.arange(0, d_model, 2, dtype=torch.float64)
-    angle = pos / 10000 ** ((i / 2 if has(mistakes, "exponent_i_over_d") else i) / d_model)
-    pe = torch.zeros(T, d_model, dtype=torch.float64)
-    pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
-    if has(mistakes, "halves"):
-        pe = torch.cat([pe[:, 0::2], pe[:, 1::2]], dim=1)
-    return pe
-
-
-def mha_wrong_split(ref, xq, xkv, mask, n_heads, merge_wrong=True):
-    """nn.MultiheadAttention `ref`'s weights, heads split with a plain view (no transpose)."""
-    d = xq.shape[-1]
-    W, b = ref.in_proj_weight, ref.in_proj_bias
-    q, k, v = (x @ W[i * d:(i + 1) * d].T + b[i * d:(i + 1) * d]
-               for i, x in enumerate((xq, xkv, xkv)))
-    N, Tq, dh = xq.shape[0], xq.shape[1], d // n_heads
-    q, k, v = (t.reshape(N, n_heads, -1, dh) for t in (q, k, v))
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, heads, Tq, dh)
-    o = o.reshape(N, Tq, d) if merge_wrong else o.transpose(1, 2).reshape(N, Tq, d)
-    return ref.out_proj(o)
 
 
 # ==================================================================== a05: the Transformer's gradients
