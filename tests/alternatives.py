@@ -120,6 +120,40 @@ def grad_norm_by_lag(x, h0, W_xh, W_hh, b_h, u):
     return np.array(norms)
 
 
+def tbptt_gradients(ids, h0, params, k1, k2):
+    """BPTT(k1, k2) by hand in numpy (the master uses torch autograd): every step's forward
+    once, then for each block a manual backward through its last k2 steps, with a
+    logsumexp cross-entropy."""
+    W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y"))
+    N, T = ids.shape[0], ids.shape[1] - 1
+    hs = [h0]
+    for t in range(T):
+        hs.append(np.tanh(W_xh[:, ids[:, t]].T + hs[-1] @ W_hh.T + b_h))   # one-hot input
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    total = 0.0
+    for bs in range(0, T, k1):
+        be = min(bs + k1, T)
+        dh = np.zeros_like(h0)
+        for t in range(be - 1, max(0, be - k2) - 1, -1):
+            if t >= bs:
+                o = hs[t + 1] @ W_hy.T + b_y
+                m = o.max(1, keepdims=True)
+                lse = m[:, 0] + np.log(np.exp(o - m).sum(1))
+                total += float((lse - o[np.arange(N), ids[:, t + 1]]).sum()) / N
+                do = np.exp(o - lse[:, None])
+                do[np.arange(N), ids[:, t + 1]] -= 1.0
+                do /= N
+                grads["W_hy"] += do.T @ hs[t + 1]
+                grads["b_y"] += do.sum(0)
+                dh = dh + do @ W_hy
+            da = dh * (1.0 - hs[t + 1] ** 2)
+            np.add.at(grads["W_xh"].T, ids[:, t], da)
+            grads["W_hh"] += da.T @ hs[t]
+            grads["b_h"] += da.sum(0)
+            dh = da @ W_hh
+    return total, grads, hs[T].copy()
+
+
 # ====================================================================== a03
 def lstm_step_forward(x, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
@@ -376,7 +410,8 @@ def block_backward(dout, cache):
 ALTERNATIVES = {
     "a01-rnn": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
                 "temporal_softmax_loss", "clip_grad_norm"],
-    "a02-bptt": ["jordan_forward", "jordan_backward", "clip_by_value", "grad_norm_by_lag"],
+    "a02-bptt": ["jordan_forward", "jordan_backward", "tbptt_gradients", "clip_by_value",
+                 "grad_norm_by_lag"],
     "a03-lstm-gru": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
                      "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
                      "peephole_lstm_forward"],
