@@ -14,7 +14,7 @@ import numpy as np
 
 from . import reference as ref
 from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, grad_mistakes,
-                      needed_first, run_cases, student, torch_vjp, unpack, HIDDEN)
+                      needed_first, run_cases, student, terms_scale, torch_vjp, unpack, HIDDEN)
 
 STEP_GRADS = ("dx", "dh_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRADS = ("dx", "dh0", "dW_xh", "dW_hh", "db_h")
@@ -82,6 +82,7 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, grad, seed=None
                    arg_names=("dh_next", "cache"))
         got = unpack("rnn_step_backward", out, 5)[STEP_GRADS.index(grad)]
         check_close(grad, got, grads[name], axes=_AXES[name],
+                    scale=terms_scale(ref.rnn_step, inp, dh_next, name, set(TANH)),
                     known=grad_mistakes(TANH, ref.rnn_step, inp, dh_next, name))
     run_cases(f"rnn_step_backward {grad}", seed, case, body)
 
@@ -113,6 +114,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None, case=None):
         out = call("rnn_backward", rnn_backward, dh, cache, arg_names=("dh", "cache"))
         got = unpack("rnn_backward", out, 5)[SEQ_GRADS.index(grad)]
         check_close(grad, got, grads[name], axes=axes,
+                    scale=terms_scale(ref.rnn_forward, inp, dh, name, set(TANH)),
                     known=grad_mistakes({**TANH, **CARRY}, ref.rnn_forward, inp, dh, name))
     run_cases(f"rnn_backward {grad}", seed, case, body)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import reference as ref
 from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, grad_mistakes,
-                      needed_first, run_cases, student, torch_vjp, unpack, HIDDEN)
+                      needed_first, run_cases, student, terms_scale, torch_vjp, unpack, HIDDEN)
 from .reference import LM_PARAMS
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
@@ -73,6 +73,8 @@ def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None, case
         out = call("jordan_backward", jordan_backward, dy, cache, arg_names=("dy", "cache"))
         got = unpack("jordan_backward", out, 7)[JORDAN_GRADS.index(grad)]
         check_close(grad, got, grads[name], axes=_JORDAN_AXES[name],
+                    scale=terms_scale(ref.jordan_forward, p, (None, dy), name,
+                                      {"no_tanh_derivative"}),
                     known=grad_mistakes(JORDAN_MISTAKES, ref.jordan_forward, p, (None, dy), name))
     run_cases(f"jordan_backward {grad}", seed, case, body)
 

@@ -30,8 +30,7 @@ import numpy as np
 
 from . import reference as ref
 from .harness import (CheckFailure, call, check_close, distinct_sizes, grad_mistakes, needed_first,
-                      run_cases, student,
-                      torch_vjp, unpack, value_mistakes, HIDDEN)
+                      run_cases, student, terms_scale, torch_vjp, unpack, value_mistakes, HIDDEN)
 
 CASES_HIDDEN = HIDDEN
 LSTM_STEP_GRADS = ("dx", "dh_prev", "dc_prev", "dW_x", "dW_h", "db")
@@ -125,14 +124,18 @@ def _params(c, gates, peephole=False):
     return p, c_prev, (N, T, D, H)
 
 
-def _check_grad(grad, got, expected, H, known, gates):
+NO_DERIVATIVES = {4: {"no_sigmoid_derivative", "no_tanh_c_derivative", "no_tanh_g_derivative"},
+                  3: {"no_sigmoid_derivative", "no_tanh_derivative"}}
+
+
+def _check_grad(grad, got, expected, H, known, gates, scale):
     """check_close for one gradient; for a stacked weight or bias gradient the message also
     says which gate and unit the worst row belongs to."""
     if grad in ("dx", "dh_prev", "dc_prev", "dh0"):
         axes = ("N", "T", "D") if expected.ndim == 3 else ("N", "D" if grad == "dx" else "H")
-        return check_close(grad, got, expected, axes=axes, known=known)
+        return check_close(grad, got, expected, axes=axes, known=known, scale=scale)
     names = "ifgo" if gates == 4 else "rzn"
-    check_close(grad, got, expected, known=known,
+    check_close(grad, got, expected, known=known, scale=scale,
                 axes={"dW_x": ("row", "D"), "dW_h": ("row", "H")}.get(grad, ("row",)),
                 where=lambda i: f"(Row {i[0]} belongs to gate {names[i[0] // H]}, unit "
                                 f"{i[0] % H}, 0-based.)")
@@ -198,7 +201,8 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, grad, seed=N
                    arg_names=("dh_next", "dc_next", "cache"))
         got = unpack("lstm_step_backward", out, 6)[LSTM_STEP_GRADS.index(grad)]
         _check_grad(grad, got, grads[name], H, grad_mistakes(
-            LSTM_BACKWARD_MISTAKES, ref.lstm_step, inp, up, name), 4)
+            LSTM_BACKWARD_MISTAKES, ref.lstm_step, inp, up, name), 4,
+            terms_scale(ref.lstm_step, inp, up, name, NO_DERIVATIVES[4]))
     run_cases(f"lstm_step_backward {grad}", seed, case, body)
 
 
@@ -236,7 +240,7 @@ def check_lstm_backward(lstm_forward, lstm_backward, grad, seed=None, case=None)
         got = unpack("lstm_backward", out, 5)[LSTM_SEQ_GRADS.index(grad)]
         _check_grad(grad, got, grads[name], H, grad_mistakes(
             {**LSTM_SEQ_MISTAKES, **LSTM_BACKWARD_MISTAKES}, ref.lstm_forward, inp, dh,
-            name), 4)
+            name), 4, terms_scale(ref.lstm_forward, inp, dh, name, NO_DERIVATIVES[4]))
     run_cases(f"lstm_backward {grad}", seed, case, body)
 
 
@@ -282,7 +286,8 @@ def check_gru_step_backward(gru_step_forward, gru_step_backward, grad, seed=None
                    arg_names=("dh_next", "cache"))
         got = unpack("gru_step_backward", out, 6)[GRU_STEP_GRADS.index(grad)]
         _check_grad(grad, got, grads[name], H, grad_mistakes(
-            GRU_BACKWARD_MISTAKES, ref.gru_step, inp, dh_next, name), 3)
+            GRU_BACKWARD_MISTAKES, ref.gru_step, inp, dh_next, name), 3,
+            terms_scale(ref.gru_step, inp, dh_next, name, NO_DERIVATIVES[3]))
     run_cases(f"gru_step_backward {grad}", seed, case, body)
 
 
@@ -316,5 +321,6 @@ def check_gru_backward(gru_forward, gru_backward, grad, seed=None, case=None):
         out = call("gru_backward", gru_backward, dh, cache, arg_names=("dh", "cache"))
         got = unpack("gru_backward", out, 6)[GRU_SEQ_GRADS.index(grad)]
         _check_grad(grad, got, grads[name], H, grad_mistakes(
-            {**GRU_SEQ_MISTAKES, **GRU_BACKWARD_MISTAKES}, ref.gru_forward, p, dh, name), 3)
+            {**GRU_SEQ_MISTAKES, **GRU_BACKWARD_MISTAKES}, ref.gru_forward, p, dh, name), 3,
+            terms_scale(ref.gru_forward, p, dh, name, NO_DERIVATIVES[3]))
     run_cases(f"gru_backward {grad}", seed, case, body)

@@ -200,6 +200,15 @@ def grad_mistakes(messages: dict, forward, inputs: dict, upstream, name: str) ->
                                                    upstream)[0][name])
 
 
+def terms_scale(forward, inputs: dict, upstream, name: str, no_derivatives: set) -> float:
+    """The magnitude rounding errors of gradient `name` scale with: the same backward pass
+    with every activation derivative (1 - h**2, s * (1 - s)) replaced by 1. A saturated unit's
+    derivative is a difference of numbers near 1, so its absolute error is ~eps whatever its
+    size; when every unit is saturated, the gradient itself is no measure of that error."""
+    grads, _ = torch_vjp(partial(forward, mistakes=no_derivatives), inputs, upstream)
+    return float(np.max(np.abs(grads[name]), initial=0.0))
+
+
 def value_mistakes(messages: dict, forward, inputs: dict, pick=None) -> Mistakes:
     """The known mistakes of a forward value, from `forward(..., mistakes=)`; `pick`
     selects one output of a tuple."""
