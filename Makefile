@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test install release validate clean
+.PHONY: book test install release validate clean grade
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP)
 # Regenerate the student release (assignments/) from the masters (solutions/).
 release: $(STAMP)
 	$(BIN)/python -m autograder.release
+
+# Grade a class with the trusted judge into the nbgrader gradebook (issue 7):
+#   make grade A=a01-rnn [JOBS=n]   (default: all cores)
+JOBS ?= 0
+grade: $(STAMP)
+	$(BIN)/python -m autograder.grade $(A) --jobs $(JOBS)
 
 clean:
 	rm -rf _build classroom

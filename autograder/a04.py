@@ -246,6 +246,84 @@ def check_decoder_step(AttentionDecoderStep, part, seed=None, case=None):
     _ok(f"AttentionDecoderStep {part}", len(cases))
 
 
+# ---------------------------------------------------------------- training the decoder
+def check_decoder_training(AttentionDecoderStep, seed=None, case=None):
+    """What training the decoder needs, without training it: the gradient of a teacher-forced
+    loss over several decoding steps, with respect to every parameter, the encoder outputs
+    and the initial state, equals the one of the reference decoder step with the same
+    parameters. A decoder whose forward is right (check_decoder_step) and whose gradients are
+    right takes exactly the reference's optimisation steps, so this replaces training the
+    model for 17 s and measuring its accuracy. It catches what only training would show: a
+    state or context detached from the graph, a layer created inside forward (never
+    trained), a computation done outside torch.
+    """
+    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
+    for kind, rng, seed in cases:
+        gen = torch.Generator().manual_seed(int(seed))
+        N, S, T = (1, 1, 1) if kind == "single" else \
+            (int(rng.integers(1, 5)), int(rng.integers(2, 8)), int(rng.integers(2, 5)))
+        V, E, enc_dim, H, A = (int(rng.integers(3, 9)) for _ in range(5))
+        label = f"{kind} case N={N}, S={S}, T={T}, vocab={V}, emb={E}, enc_dim={enc_dim}, " \
+                f"H={H}, A={A}"
+        try:
+            m = call("AttentionDecoderStep(...)", AttentionDecoderStep, V, E, enc_dim, H, A).double()
+            with torch.no_grad():
+                for p in m.parameters():
+                    p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) /
+                            math.sqrt(max(p.shape[-1], 1)))
+            scale = 3.0 if kind == "large" else 1.0
+            y_in = torch.randint(0, V, (N, T), generator=gen)
+            y_out = torch.randint(0, V, (N, T), generator=gen)
+            s0 = (scale * torch.randn(N, H, generator=gen, dtype=torch.float64)).requires_grad_()
+            enc = torch.randn(N, S, enc_dim, generator=gen, dtype=torch.float64).requires_grad_()
+            src_mask = torch.rand(N, S, generator=gen) < 0.7
+            src_mask[:, 0] = True
+            named = list(m.named_parameters())
+            leaves = [p for _, p in named] + [enc, s0]
+            names = [n for n, _ in named] + ["enc (the encoder outputs)", "s_prev (initial state)"]
+
+            def loss_of(step, detach_state=False):
+                s, total = s0, 0.0
+                for t in range(T):
+                    logits, s, _ = step(y_in[:, t], s, enc, src_mask)
+                    s = s.detach() if detach_state else s
+                    total = total + torch.nn.functional.cross_entropy(
+                        logits, y_out[:, t], reduction="sum") / N
+                return total
+
+            def reference(*a):
+                return decoder_step_reference(m, *a)
+
+            def student(*a):
+                out = call("AttentionDecoderStep.forward", m, *a,
+                           arg_names=("y_prev", "s_prev", "enc", "src_mask"))
+                return unpack("AttentionDecoderStep.forward", out, 3)
+
+            ref_grads = torch.autograd.grad(loss_of(reference), leaves, allow_unused=True)
+            detached = torch.autograd.grad(loss_of(reference, True), leaves, allow_unused=True)
+            loss = loss_of(student)
+            if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+                raise CheckFailure("the loss computed from your decoder's logits does not depend "
+                                   "on its parameters: is the forward pass detached, run under "
+                                   "torch.no_grad(), or computed outside torch?")
+            try:
+                got = torch.autograd.grad(loss, leaves, allow_unused=True)
+            except RuntimeError as exc:
+                raise CheckFailure(f"backpropagating through your decoder failed: {exc}") from None
+            for name, g, r, d in zip(names, got, ref_grads, detached):
+                r = torch.zeros_like(leaves[names.index(name)]) if r is None else r
+                if g is None:
+                    raise CheckFailure(f"the loss does not depend on {name}: is it created inside "
+                                       "forward, or detached from the graph?")
+                d = None if d is None else d.numpy()
+                check_close(f"the gradient of the loss with respect to {name}", g.numpy(),
+                            r.numpy(), known={"the decoder state is detached between steps "
+                                              "(gradients do not flow back through time)": d})
+        except CheckFailure as e:
+            raise CheckFailure(with_seed(str(e), seed, label, kind)) from None
+    _ok("AttentionDecoderStep training gradients", len(cases))
+
+
 # ---------------------------------------------------------------- the trained model
 def check_trained_model(translate, data, minimum_accuracy, n=None, seed=None, case=None):
     """Exact-match accuracy of `translate(list_of_latin_names) -> list_of_cyrillic` on the

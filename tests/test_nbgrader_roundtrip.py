@@ -6,13 +6,20 @@ For each assignment, in a throwaway course built from the repository's own confi
 3. autograding (a) the master gives every autograded point, (b) the untouched release
    gives 0, (c) a submission with one known mistake loses exactly the points of the cells
    that test that part, and (d) a submission whose kernel dies does not stop the batch;
-4. the feedback names the mistake and shows neither hidden tests nor tracebacks.
+4. the feedback names the mistake and shows neither hidden tests nor tracebacks;
+5. grading is `make grade` (the trusted judge, autograder/grade.py): a part that kills its
+   worker costs that part only, and results files, gradebook and `export` agree.
 """
+import csv
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from course import (grades, make_course, master_path, nbgrader, release_path,
+from course import (ROOT, grades, make_course, master_path, nbgrader, release_path,
                     student_submission, submit)
 
 # One entry per assignment: a mistake (answer cell -> (old, new) text) and what it must cost.
@@ -22,12 +29,14 @@ SPECS = {
         "loses": {"test_rnn_backward_dW_hh"},
         "feedback_names": ["dW_hh", "transpose"],
         "crash": {"clip_grad_norm": ("total_norm = float(", "import os; os._exit(1); total_norm = float(")},
+        "crash_loses": {"test_clip_grad_norm"},
     },
     "a02-bptt": {
         "mistake": {"jordan_backward": ("dW_yh += da.T @ y_prev", "dW_yh += da.T @ y[:, t]")},
         "loses": {"test_jordan_backward_dW_yh"},
         "feedback_names": ["dW_yh", "relative error"],
         "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
+        "crash_loses": {"test_clip_by_value"},
     },
     "a03-lstm-gru": {  # the cell-state gradient is not carried: every lstm_backward test
         "mistake": {"lstm_backward": ("dh[:, t] + dh_carry, dc_carry, cache[t]",
@@ -37,6 +46,7 @@ SPECS = {
         "feedback_names": ["dW_h", "cell-state gradient dc is not carried back across time"],
         "crash": {"peephole_lstm_forward": ("N, T, _ = x.shape",
                                             "import os; os._exit(1); N, T, _ = x.shape")},
+        "crash_loses": {"test_peephole_lstm_forward"},
     },
     "a04-attention": {
         "mistake": {"sdpa_backward": ("dk = (ds.transpose(0, 2, 1) @ q) * scale",
@@ -44,6 +54,7 @@ SPECS = {
         "loses": {"test_sdpa_backward_dk"},
         "feedback_names": ["dk", "sqrt(d_k)"],
         "crash": {"additive_attention": ("e = np.tanh(", "import os; os._exit(1)\n    e = np.tanh(")},
+        "crash_loses": {"test_additive_context", "test_additive_weights"},
     },
     "a05-transformer": {
         "mistake": {"causal_mask": ("torch.ones(T, T, dtype=torch.bool))",
@@ -51,6 +62,7 @@ SPECS = {
         "loses": {"test_causal_mask"},
         "feedback_names": ["causal_mask", "diagonal is missing"],
         "crash": {"positional_encoding": ("pos = torch.arange", "import os; os._exit(1)\n    pos = torch.arange")},
+        "crash_loses": {"test_positional_encoding"},
     },
 }
 
@@ -67,11 +79,15 @@ def graded_course(request, tmp_path_factory):
     submit(course, "onemistake", name, student_submission(name, spec["mistake"]))
     submit(course, "crashes", name, student_submission(name, spec["crash"]))
     start = time.perf_counter()
-    proc = nbgrader(course, "autograde", name, "--force", check=False)
+    # `make grade A=name`: the trusted judge, then nbgrader writes the gradebook
+    env = dict(os.environ, COURSE_CLASSROOM=str(course / "classroom"))
+    proc = subprocess.run([sys.executable, "-m", "autograder.grade", name, "--jobs", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    print(f"\n{name}: autograded 4 submissions in {seconds:.1f} s "
+    print(f"\n{name}: graded 4 submissions in {seconds:.1f} s "
           f"({seconds / 4:.1f} s per submission)")
     nbgrader(course, "generate_feedback", name, "--force", check=False)
+    nbgrader(course, "export", "--to", str(course / "grades.csv"))
     return name, spec, course, proc
 
 
@@ -129,10 +145,24 @@ def test_feedback_names_the_mistake_and_hides_the_tests(graded_course):
         assert "hidden tests ran here" in html
 
 
-def test_a_dying_kernel_does_not_stop_the_batch(graded_course):
-    name, _, course, proc = graded_course
-    # nbgrader reports the failed submission (exit 1) and grades everyone else
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "crashes" in proc.stdout + proc.stderr
-    for student in ("master", "untouched", "onemistake"):
+def test_a_crashing_part_costs_that_part_only(graded_course):
+    name, spec, course, proc = graded_course
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    scores = _auto(grades(course, name, "crashes"))
+    lost = {k for k, (got, full) in scores.items() if got != full}
+    assert lost == spec["crash_loses"], f"lost {sorted(lost)}"
+    for student in ("master", "untouched", "onemistake", "crashes"):
         assert (course / "classroom" / "autograded" / student / name).exists()
+
+
+def test_results_files_and_export_agree_with_the_gradebook(graded_course):
+    name, _, course, _ = graded_course
+    rows = list(csv.DictReader(open(course / "grades.csv")))
+    exported = {r["student_id"]: float(r["raw_score"]) for r in rows if r["assignment"] == name}
+    for student in ("master", "untouched", "onemistake", "crashes"):
+        result = json.loads((course / "classroom" / "results" / name / f"{student}.json")
+                            .read_text())
+        assert result["status"] == "graded"
+        auto = sum(got or 0 for k, (got, _) in grades(course, name, student).items()
+                   if k.startswith("test_"))
+        assert result["score"] == auto == exported[student], (student, result["score"], auto)
