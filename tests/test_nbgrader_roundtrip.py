@@ -64,6 +64,14 @@ SPECS = {
         "crash": {"positional_encoding": ("pos = torch.arange", "import os; os._exit(1)\n    pos = torch.arange")},
         "crash_loses": {"test_positional_encoding"},
     },
+    "a06-rnn-training": {  # a trainer that never takes a step: the training test only
+        "mistake": {"train_rnn": ("batch, steps = 16, 0.05, 5.0, 32, 3000",
+                                  "batch, steps = 16, 0.05, 5.0, 32, 0")},
+        "loses": {"test_train_rnn"},
+        "feedback_names": ["relative RMSE", "train for longer"],
+        "crash": {"sgd_step": ("norm = float(", "import os; os._exit(1); norm = float(")},
+        "crash_loses": {"test_sgd_step", "test_train_rnn"},
+    },
 }
 
 pytestmark = pytest.mark.slow
