@@ -1,6 +1,6 @@
 """Calibrate a06's training threshold: the master and broken trainers on hidden draws.
 
-    python scripts/calibrate_a06.py [N]      # N hidden draws (default 40)
+    python scripts/calibrate_a06.py [N [TRAINER ...]]   # N hidden draws (default 40)
 
 Prints, for each trainer, min / median / max of the held-out relative RMSE
 (`autograder.a06.check_training`'s metric) over the same N draws of the hidden task, and the
@@ -26,14 +26,18 @@ TRAINERS = {  # name -> mutations of the master's answer cells
     "wrong gradient sign": {"sgd_step": ("params[k] - lr * scale", "params[k] + lr * scale")},
     "no clipping, lr = 1": {"train_rnn": ("H, lr, max_norm, batch, steps = 16, 0.05, 5.0",
                                           "H, lr, max_norm, batch, steps = 16, 1.0, 1e300")},
+    "no clipping, lr = 3": {"train_rnn": ("H, lr, max_norm, batch, steps = 16, 0.05, 5.0",
+                                          "H, lr, max_norm, batch, steps = 16, 3.0, 1e300")},
     "no training": {"train_rnn": ("32, 3000", "32, 0")},
     "gradient not carried in time": {"backward": ("dh = da @ params", "dh = 0 * da @ params")},
 }
 
 
-def main(n):
+def main(n, only=()):
     seeds = [secrets.randbits(32) for _ in range(n)]
     for name, mutations in TRAINERS.items():
+        if only and name not in only:
+            continue
         train = load_master_functions(NAME, mutations)["train_rnn"]
         values, seconds = [], []
         for s in seeds:
@@ -52,4 +56,4 @@ def main(n):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, sys.argv[2:])

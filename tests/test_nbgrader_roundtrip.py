@@ -72,6 +72,13 @@ SPECS = {
         "crash": {"sgd_step": ("norm = float(", "import os; os._exit(1); norm = float(")},
         "crash_loses": {"test_sgd_step", "test_train_rnn"},
     },
+    "a07-review-classifier": {  # the optimiser never steps: the training test only
+        "mistake": {"train_classifier": ("opt.step()", "pass")},
+        "loses": {"test_train_classifier"},
+        "feedback_names": ["held-out accuracy", "optimiser step"],
+        "crash": {"ReviewClassifier": ("packed = nn.utils", "import os; os._exit(1)\n        packed = nn.utils")},
+        "crash_loses": {"test_model", "test_train_classifier"},
+    },
 }
 
 pytestmark = pytest.mark.slow
