@@ -29,7 +29,7 @@ TRAINERS = {  # name -> mutations of the master's answer cells
         "packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(),\n"
         "                                                   batch_first=True, enforce_sorted=False)",
         "packed = self.embed(ids)")},
-    "learning rate 1e-5": {"train_classifier": ("lr=3e-3", "lr=1e-5")},
+    "learning rate 1e-5": {"train_classifier": ("lr=3e-2", "lr=1e-5")},
 }
 
 

@@ -1,0 +1,87 @@
+"""a06 and a07, the graded lab work: the masters pass every hidden check, known mistakes
+are caught with their cause named, and the training checks separate a trainer that learns
+from ones that do not (the full calibration is scripts/calibrate_a06.py / calibrate_a07.py).
+"""
+import numpy as np
+import pytest
+
+from autograder import a06, a07
+from autograder.checks import CheckFailure
+from course import load_master_functions
+
+A06, A07 = "a06-rnn-training", "a07-review-classifier"
+
+
+def test_a06_master_passes_every_hidden_check():
+    s = load_master_functions(A06)
+    for _ in range(5):
+        a06.check_forward(s["forward"])
+        a06.check_mse_loss(s["mse_loss"])
+        for g in a06.PARAMS:
+            a06.check_backward(s["forward"], s["backward"], g)
+        a06.check_sgd_step(s["sgd_step"])
+
+
+@pytest.mark.parametrize("grad, mutation, cause", [
+    ("W_hh", ("da = dh * (1.0 - hs[t] ** 2)", "da = dh"), "tanh derivative"),
+    ("W_xh", ("dh = da @ params", "dh = 0 * da @ params"), "not carried back"),
+    ("W_hh", ('grads["W_hh"] += da.T @ hs[t - 1]', 'grads["W_hh"] += hs[t - 1].T @ da'),
+     "transpose"),
+])
+def test_a06_backward_mistakes_are_named(grad, mutation, cause):
+    s = load_master_functions(A06, {"backward": mutation})
+    with pytest.raises(CheckFailure, match=cause):
+        a06.check_backward(s["forward"], s["backward"], grad, seed=3)
+
+
+def test_a06_sgd_step_uphill_is_named():
+    s = load_master_functions(A06, {"sgd_step": ("params[k] - lr * scale", "params[k] + lr * scale")})
+    with pytest.raises(CheckFailure, match="uphill"):
+        a06.check_sgd_step(s["sgd_step"], seed=0)
+
+
+def test_a06_training_check_passes_master_and_fails_broken_trainers():
+    a06.check_training(load_master_functions(A06)["train_rnn"])          # a hidden draw
+    for cell, mutation in (("train_rnn", ("32, 3000", "32, 0")),           # no training
+                           ("sgd_step", ("params[k] - lr * scale", "params[k] + lr * scale"))):
+        train = load_master_functions(A06, {cell: mutation})["train_rnn"]
+        with pytest.raises(CheckFailure, match="relative RMSE"):
+            with np.errstate(all="ignore"):
+                a06.check_training(train)
+
+
+def test_a06_hidden_task_never_uses_the_visible_series():
+    rng = np.random.default_rng(0)
+    _, visible, _ = a06.training_task(rng, "visible")
+    for _ in range(5):
+        name, train, test = a06.training_task(rng, "hidden")
+        assert name in a06.HIDDEN_SERIES and "maximum" not in name
+        assert len(train[0]) > 500 and len(test[0]) > 200
+
+
+def test_a07_master_model_passes_and_unpacked_model_is_named():
+    s = load_master_functions(A07)
+    a07.check_model(s["ReviewClassifier"])
+    a07.check_model(s["ReviewClassifier"], seed=None)
+    bad = load_master_functions(A07, {"ReviewClassifier": (
+        "packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(),\n"
+        "                                                   batch_first=True, enforce_sorted=False)",
+        "packed = self.embed(ids)")})
+    with pytest.raises(CheckFailure, match="padding is read as words"):
+        a07.check_model(bad["ReviewClassifier"], seed=0)
+
+
+def test_a07_training_check_passes_master_and_fails_a_trainer_that_never_steps():
+    a07.check_training(load_master_functions(A07)["train_classifier"])
+    lazy = load_master_functions(A07, {"train_classifier": ("opt.step()", "pass")})
+    with pytest.raises(CheckFailure, match="held-out accuracy"):
+        a07.check_training(lazy["train_classifier"])
+
+
+def test_a07_hidden_ids_are_permuted_and_held_out_sentences_are_not_sent():
+    d = a07.load_review_ids()
+    train, held, V = a07.training_task(np.random.default_rng(1), "hidden")
+    assert V == len(d["vocab"])
+    assert not np.array_equal(train[0], d["train"][0])                 # renumbered
+    assert np.array_equal(train[0] == 0, d["train"][0] == 0)           # padding kept
+    assert len(held[2]) == len(d["val"][2]) + len(d["test"][2])
