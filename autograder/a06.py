@@ -40,10 +40,12 @@ _AXES = {"W_xh": ("H", "D"), "W_hh": ("H", "H"), "b_h": ("H",), "W_hy": ("C", "H
 # The training check (stated in the assignment). The metric is the held-out RMSE of the
 # student's network divided by the RMSE of a linear autoregression on the same three values,
 # fitted by least squares on the same training windows ("relative RMSE", lower is better;
-# 1.0 = as good as the best linear predictor). Calibration (scripts/calibrate_a06.py, 40
-# hidden draws, see the report in the commit): the master reaches 0.98-1.04; a trainer
-# that does not train, steps uphill (wrong gradient sign) or diverges (no clipping, lr=1)
-# is above 1.3 or not finite.
+# 1.0 = as good as the best linear predictor). Calibration (scripts/calibrate_a06.py): over
+# 30 hidden draws the master reached 0.979-1.017 (100 draws with a wall-clock budget on a
+# heavily loaded machine: at most 1.103); a trainer that does not train is at 2.3 or more,
+# one that steps uphill (wrong gradient sign) in the thousands, and one without clipping at
+# a large learning rate diverges (inf) in most draws. 1.15 leaves room for correct trainers
+# that are less tuned than the master.
 THRESHOLD = 1.15
 TIME_BUDGET_S = 4.0   # CPU seconds passed to train_rnn; it should stop within this
 TIME_LIMIT_S = 8.0    # wall time allowed for the call (2x the budget: a loaded machine)

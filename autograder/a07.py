@@ -37,8 +37,8 @@ CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "lstm", "bidirectional", "single")
 
 # The training check (stated in the assignment). Calibration: scripts/calibrate_a07.py.
-THRESHOLD = 0.68      # held-out accuracy (majority class: about 0.5)
-TIME_BUDGET_S = 1.5   # CPU seconds passed to train_classifier
+THRESHOLD = 0.65      # held-out accuracy (majority class: about 0.5)
+TIME_BUDGET_S = 2.0   # CPU seconds passed to train_classifier
 TIME_LIMIT_S = 9.0    # wall seconds accepted for the call (the judge stops any call at 10 s)
 MAX_SIZE = 256        # largest emb / hidden accepted
 MIN_COUNT = 2
