@@ -85,3 +85,51 @@ def test_a07_hidden_ids_are_permuted_and_held_out_sentences_are_not_sent():
     assert not np.array_equal(train[0], d["train"][0])                 # renumbered
     assert np.array_equal(train[0] == 0, d["train"][0] == 0)           # padding kept
     assert len(held[2]) == len(d["val"][2]) + len(d["test"][2])
+
+
+# ---------------------------------------------------------------- fairness (issue 7 item 4)
+def _alt_forward(params, x):
+    """A different correct forward: keeps pre-activations, einsum instead of @."""
+    N, T, _ = x.shape
+    h, hs, pre = np.zeros((N, params["W_hh"].shape[0])), [], []
+    for t in range(T):
+        a = np.einsum("nd,hd->nh", x[:, t], params["W_xh"]) + \
+            np.einsum("nk,hk->nh", h, params["W_hh"]) + params["b_h"]
+        hs.append(h)
+        pre.append(a)
+        h = np.tanh(a)
+    return np.einsum("nh,ch->nc", h, params["W_hy"]) + params["b_y"], (x, hs, pre, h)
+
+
+def _alt_backward(params, cache, d_o):
+    """tanh' as 1 / cosh(a)**2 from the pre-activation; gradients summed with einsum."""
+    x, hs, pre, h_T = cache
+    g = {"W_hy": np.einsum("nc,nh->ch", d_o, h_T), "b_y": d_o.sum(0)}
+    dh = np.einsum("nc,ch->nh", d_o, params["W_hy"])
+    das = []
+    for t in reversed(range(x.shape[1])):
+        da = dh / np.cosh(pre[t]) ** 2
+        das.append(da)
+        dh = np.einsum("nh,hk->nk", da, params["W_hh"])
+    das = np.stack(das[::-1], axis=1)                                   # (N, T, H)
+    g["W_xh"] = np.einsum("nth,ntd->hd", das, x)
+    g["W_hh"] = np.einsum("nth,ntk->hk", das, np.stack(hs, axis=1))
+    g["b_h"] = das.sum((0, 1))
+    return g
+
+
+@pytest.mark.parametrize("impl", ["master", "alternative"])
+def test_a06_hidden_gradient_checks_never_fail_correct_code(impl):
+    """Every hidden check of parts 1-4 re-drawn 1000 times (FAIRNESS_DRAWS; each draw is 4
+    cases), against the master and a differently written correct forward/backward."""
+    import os
+    draws = int(os.environ.get("FAIRNESS_DRAWS", "1000"))
+    s = load_master_functions(A06)
+    fwd, bwd = (s["forward"], s["backward"]) if impl == "master" else (_alt_forward, _alt_backward)
+    for _ in range(draws):
+        a06.check_forward(fwd)
+        for g in a06.PARAMS:
+            a06.check_backward(fwd, bwd, g)
+        if impl == "master":
+            a06.check_mse_loss(s["mse_loss"])
+            a06.check_sgd_step(s["sgd_step"])
