@@ -133,3 +133,53 @@ def test_a06_hidden_gradient_checks_never_fail_correct_code(impl):
         if impl == "master":
             a06.check_mse_loss(s["mse_loss"])
             a06.check_sgd_step(s["sgd_step"])
+
+
+def _alt_review_classifier():
+    import torch
+    import torch.nn as nn
+
+    class SortedClassifier(nn.Module):
+        """Correct too: sorts the batch by length for pack_padded_sequence, then unsorts."""
+        def __init__(self, vocab_size, emb, hidden, cell="gru", bidirectional=False):
+            super().__init__()
+            self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
+            self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(
+                emb, hidden, batch_first=True, bidirectional=bidirectional)
+            self.out = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+
+        def forward(self, ids, lengths):
+            order = torch.argsort(lengths, descending=True)
+            packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids[order]), lengths[order],
+                                                       batch_first=True)
+            out = self.rnn(packed)[1]
+            h_n = out[0] if isinstance(out, tuple) else out                # (dirs, N, H)
+            logits = self.out(h_n.permute(1, 0, 2).reshape(len(ids), -1))[:, 0]
+            return logits[torch.argsort(order)]
+    return SortedClassifier
+
+
+@pytest.mark.parametrize("impl", ["master", "alternative"])
+def test_a07_hidden_model_check_never_fails_correct_code(impl):
+    import os
+    draws = int(os.environ.get("FAIRNESS_DRAWS", "1000"))
+    cls = load_master_functions(A07)["ReviewClassifier"] if impl == "master" \
+        else _alt_review_classifier()
+    for _ in range(draws):
+        a07.check_model(cls)
+
+
+@pytest.mark.parametrize("grad, mutation", [
+    ("W_hh", ("da = dh * (1.0 - hs[t] ** 2)", "da = dh")),
+    ("W_xh", ("dh = da @ params", "dh = 0 * da @ params")),
+    ("b_h", ("dh = da @ params", "dh = 0 * da @ params")),
+])
+def test_a06_known_mistakes_are_caught_in_99_percent_of_hidden_draws(grad, mutation):
+    s = load_master_functions(A06, {"backward": mutation})
+    caught = 0
+    for _ in range(200):
+        try:
+            a06.check_backward(s["forward"], s["backward"], grad)
+        except CheckFailure:
+            caught += 1
+    assert caught >= 198, f"caught in {caught} of 200 draws"
