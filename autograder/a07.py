@@ -36,7 +36,10 @@ from .harness import call, case_seeds, unpack, with_seed
 CASES_VISIBLE = ("regular",)
 CASES_HIDDEN = ("regular", "lstm", "bidirectional", "single")
 
-# The training check (stated in the assignment). Calibration: scripts/calibrate_a07.py.
+# The training check (stated in the assignment). Calibration (scripts/calibrate_a07.py, 16
+# hidden draws in two runs): the master reaches 0.762-0.791; trainers whose optimiser never
+# steps, that ascend the loss, or use lr = 1e-5 stay at 0.44-0.53. A model that reads the
+# padding as words still trains to about 0.74 here: Part 1 (check_model) catches that one.
 THRESHOLD = 0.65      # held-out accuracy (majority class: about 0.5)
 TIME_BUDGET_S = 2.0   # CPU seconds passed to train_classifier
 TIME_LIMIT_S = 9.0    # wall seconds accepted for the call (the judge stops any call at 10 s)
