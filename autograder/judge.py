@@ -72,6 +72,8 @@ NUMPY_ONLY = {
     "a03-lstm-gru": "*",
     "a04-attention": {"additive_attention", "sdpa_forward", "sdpa_backward"},
     "a05-transformer": "*",
+    "a06-rnn-training": "*",
+    "a07-review-classifier": set(),
 }
 
 
@@ -803,6 +805,13 @@ class Session:
             for b in info["buffers"]:
                 key = f"{path}.{b}" if path else b
                 m._buffers[b] = state.get(key)
+            if isinstance(m, torch.nn.RNNBase):  # (glue from helper `graded`): GRU/LSTM
+                m._flat_weights_names = list(info["params"])  # keep __init__'s private lists
+                groups = {}
+                for n in m._flat_weights_names:
+                    groups.setdefault(n.rpartition("_l")[2], []).append(n)
+                m._all_weights = list(groups.values())
+                m._init_flat_weights()
             made[path] = m
             if path:
                 parent, _, leaf = path.rpartition(".")

@@ -156,4 +156,19 @@ SPECS = {
         "crash_loses": {"test_block_backward_dx", "test_block_backward_attention",
                         "test_block_backward_layernorm", "test_block_backward_ffn"},
     },
+    "a06-rnn-training": {  # a trainer that never takes a step: the training test only
+        "mistake": {"train_rnn": ("batch, steps = 16, 0.05, 5.0, 32, 3000",
+                                  "batch, steps = 16, 0.05, 5.0, 32, 0")},
+        "loses": {"test_train_rnn"},
+        "feedback_names": ["relative RMSE", "train for longer"],
+        "crash": {"sgd_step": ("norm = float(", "import os; os._exit(1); norm = float(")},
+        "crash_loses": {"test_sgd_step", "test_train_rnn"},
+    },
+    "a07-review-classifier": {  # the optimiser never steps: the training test only
+        "mistake": {"train_classifier": ("opt.step()", "pass")},
+        "loses": {"test_train_classifier"},
+        "feedback_names": ["held-out accuracy", "optimiser step"],
+        "crash": {"ReviewClassifier": ("packed = nn.utils", "import os; os._exit(1)\n        packed = nn.utils")},
+        "crash_loses": {"test_model", "test_train_classifier"},
+    },
 }
