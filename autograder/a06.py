@@ -21,21 +21,23 @@ advance, or a trainer that does not train, cannot.
 """
 from __future__ import annotations
 
-import secrets
 import time
 
 import numpy as np
 
 from . import reference as ref
-from .checks import CheckFailure, check_close, check_type
+from .checks import CheckFailure, Mistakes, check_close, check_type
 from .gradcheck import torch_vjp
-from .harness import call, case_seeds, unpack, with_seed
+from .harness import (HIDDEN, call, distinct_sizes, grad_mistakes, needed_first, run_cases,
+                      terms_scale, unpack)
 
 PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
-CASES_VISIBLE = ("regular",)
-CASES_HIDDEN = ("regular", "regular", "single", "saturated")
+CASES_HIDDEN = HIDDEN
+TRAINING_CASES = ("visible", "hidden")  # seed=None runs "hidden"; a seed runs "visible"
 _AXES = {"W_xh": ("H", "D"), "W_hh": ("H", "H"), "b_h": ("H",), "W_hy": ("C", "H"),
          "b_y": ("C",)}
+TANH = {"no_tanh_derivative": "the tanh derivative (1 - h**2) is left out"}
+CARRY = {"no_carry": "the gradient is not carried back from step t+1 to step t"}
 
 # The training check (stated in the assignment). The metric is the held-out RMSE of the
 # student's network divided by the RMSE of a linear autoregression on the same three values,
@@ -53,16 +55,13 @@ MAX_HIDDEN = 256
 HIDDEN_SERIES = ("Seattle daily minimum temperature", "Seattle daily mid-range temperature")
 
 
-def _ok(what, n):
-    print(f"{what}: OK ({n} case{'s' if n > 1 else ''})")
-
-
 # ---------------------------------------------------------------- reference network
-def reference_net(x, W_xh, W_hh, b_h, W_hy, b_y, mistake=None):
-    """o (N, C) of the many-to-one network, in torch (the oracle and the trusted forward)."""
+def reference_net(x, W_xh, W_hh, b_h, W_hy, b_y, mistakes=None):
+    """o (N, C) of the many-to-one network, in torch (the oracle and the trusted forward).
+    mistakes: those of `reference.rnn_forward` ("no_tanh_derivative", "no_carry")."""
     import torch
     h0 = torch.zeros(x.shape[0], W_hh.shape[0], dtype=x.dtype)      # (N, H)
-    h = ref.rnn_forward(x, h0, W_xh, W_hh, b_h, mistake)              # (N, T, H)
+    h = ref.rnn_forward(x, h0, W_xh, W_hh, b_h, mistakes)             # (N, T, H)
     return h[:, -1] @ W_hy.T + b_y                                     # (N, C)
 
 
@@ -72,17 +71,13 @@ def predict(params: dict, x: np.ndarray) -> np.ndarray:
     return o
 
 
-def _net_case(rng, kind):
+def _net_case(c):
+    rng, kind = c.rng, c.kind
     if kind == "single":
         N, T = 1, 1
         D, H, C = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
-    else:
-        N, T = int(rng.integers(2, 6)), int(rng.integers(2, 6))
-        D, H, C = int(rng.integers(1, 5)), int(rng.integers(2, 7)), int(rng.integers(1, 4))
-        if D == H:
-            H += 1  # non-square W_xh exposes transposes
-        if C == H:
-            C += 1
+    else:  # all five different (the tightest ranges drawn first, so that they can be)
+        C, D, N, T, H = distinct_sizes(rng, (1, 4), (1, 5), (2, 6), (2, 7), (2, 8))
     scale = 3.0 if kind == "saturated" else 0.7
     p = {"W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
          "W_hh": scale * rng.standard_normal((H, H)) / np.sqrt(H),
@@ -90,12 +85,8 @@ def _net_case(rng, kind):
          "W_hy": rng.standard_normal((C, H)) / np.sqrt(H),
          "b_y": 0.1 * rng.standard_normal(C)}
     x = rng.standard_normal((N, T, D))
+    c.label = f"{kind} case N={N}, T={T}, D={D}, H={H}, C={C}"
     return x, p, (N, T, D, H, C)
-
-
-def _label(kind, dims):
-    N, T, D, H, C = dims
-    return f"{kind} case N={N}, T={T}, D={D}, H={H}, C={C}"
 
 
 def _student_forward(forward, p, x):
@@ -103,112 +94,112 @@ def _student_forward(forward, p, x):
     return unpack("forward", out, 2)
 
 
+def _wrong_keys(name, out, keys):
+    if not isinstance(out, dict) or not set(keys) <= set(out):
+        raise CheckFailure(f"{name} must return a dict with the keys {keys}; got "
+                           f"{type(out).__name__}"
+                           + (f" with keys {sorted(out)}" if isinstance(out, dict) else "")
+                           + ".", ["wrong_keys"])
+
+
 # ---------------------------------------------------------------- forward, loss, backward
 def check_forward(forward, seed=None, case=None):
-    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
-    for kind, rng, s in cases:
-        x, p, dims = _net_case(rng, kind)
+    def body(c):
+        x, p, _ = _net_case(c)
         expected = predict(p, x)
-        try:
-            o, _ = _student_forward(forward, p, x)
-            check_close("o", o, expected, axes=("N", "C"))
-        except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), s, _label(kind, dims), kind)) from None
-    _ok("forward", len(cases))
+        o, _ = _student_forward(forward, p, x)
+        check_close("o", o, expected, axes=("N", "C"))
+    run_cases("forward", seed, case, body)
+
+
+MSE_MISTAKES = {"no_batch_mean": "the loss is not averaged over the batch (no 1/N)",
+                "no_half": "the factor 1/2 of the loss is left out",
+                "wrong_sign": "the gradient has the sign of y - o"}
 
 
 def check_mse_loss(mse_loss, seed=None, case=None):
     """mse_loss(o, y) -> (L, d_o): L = sum((o - y)**2) / (2N), d_o = dL/do."""
-    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
-    for kind, rng, s in cases:
-        N = 1 if kind == "single" else int(rng.integers(2, 7))
-        C = int(rng.integers(1, 5))
-        o = rng.standard_normal((N, C)) * (50.0 if kind == "saturated" else 1.0)
+    def body(c):
+        rng = c.rng
+        if c.kind == "single":
+            N, C = 1, int(rng.integers(1, 5))
+        else:
+            N, C = distinct_sizes(rng, (2, 7), (1, 5))
+        c.label = f"{c.kind} case N={N}, C={C}"
+        o = rng.standard_normal((N, C)) * (50.0 if c.kind == "saturated" else 1.0)
         y = rng.standard_normal((N, C))
-        grads, L = torch_vjp(lambda o: 0.5 * ((o - __import__("torch").tensor(y)) ** 2)
-                             .sum() / N, {"o": o}, None)
-        label = f"{kind} case N={N}, C={C}"
-        try:
-            L_got, d_o = unpack("mse_loss", call("mse_loss", mse_loss, o, y,
-                                                 arg_names=("o", "y")), 2)
-            check_close("L", L_got, np.asarray(L))
-            check_close("d_o", d_o, grads["o"], axes=("N", "C"),
-                        known={"the loss is not averaged over the batch (no 1/N)":
-                               grads["o"] * N if N > 1 else None,
-                               "the gradient has the sign of y - o": -grads["o"]})
-        except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), s, label, kind)) from None
-    _ok("mse_loss", len(cases))
+        grads, L = torch_vjp(lambda o, y: 0.5 * ((o - y) ** 2).sum() / N, {"o": o, "y": y},
+                             None, wrt=["o"])
+        L_got, d_o = unpack("mse_loss", call("mse_loss", mse_loss, o, y, arg_names=("o", "y")),
+                            2)
+        check_close("L", L_got, np.asarray(L), known=Mistakes.of({
+            k: (MSE_MISTAKES[k], v) for k, v in (
+                ("no_batch_mean", lambda: L * N if N > 1 else None),
+                ("no_half", lambda: 2 * L))}))
+        check_close("d_o", d_o, grads["o"], axes=("N", "C"), known=Mistakes.of({
+            k: (MSE_MISTAKES[k], v) for k, v in (
+                ("no_batch_mean", lambda: grads["o"] * N if N > 1 else None),
+                ("no_half", lambda: 2 * grads["o"]),
+                ("wrong_sign", lambda: -grads["o"]))}))
+    run_cases("mse_loss", seed, case, body)
 
 
 def check_backward(forward, backward, grad, seed=None, case=None):
     """Check one gradient (one of PARAMS) of backward(params, cache, d_o) -> dict."""
     if grad not in PARAMS:
         raise ValueError(f"grad must be one of {PARAMS}")
-    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN)
-    for kind, rng, s in cases:
-        x, p, dims = _net_case(rng, kind)
-        N, C = dims[0], dims[4]
-        d_o = rng.standard_normal((N, C))
+
+    def body(c):
+        x, p, (N, _, _, _, C) = _net_case(c)
+        d_o = c.rng.standard_normal((N, C))
         inputs = {"x": x, **p}
         grads, o_ref = torch_vjp(reference_net, inputs, d_o, wrt=list(PARAMS))
-        known = {}
-        for cause, mistake in (("the tanh derivative (1 - h**2) is left out",
-                                "no_tanh_derivative"),
-                               ("the gradient is not carried back from step t+1 to step t",
-                                "no_carry")):
-            g, _ = torch_vjp(lambda **k: reference_net(**k, mistake=mistake), inputs, d_o,
-                             wrt=list(PARAMS))
-            known[cause] = g[grad]
-        try:
-            o, cache = _student_forward(forward, p, x)
-            check_close("o (from forward, needed first)", o, o_ref)
-            out = call("backward", backward, dict(p), cache, d_o,
-                       arg_names=("params", "cache", "d_o"))
-            if not isinstance(out, dict) or grad not in out:
-                raise CheckFailure(f"backward must return a dict with the keys {PARAMS}; "
-                                   f"got {type(out).__name__}"
-                                   + (f" with keys {sorted(out)}" if isinstance(out, dict)
-                                      else ""))
-            check_close(f"grads['{grad}']", out[grad], grads[grad], axes=_AXES[grad],
-                        known=known)
-        except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), s, _label(kind, dims), kind)) from None
-    _ok(f"backward {grad}", len(cases))
+        o, cache = _student_forward(forward, p, x)
+        needed_first("forward", lambda: check_close("o", o, o_ref, axes=("N", "C")))
+        out = call("backward", backward, dict(p), cache, d_o,
+                   arg_names=("params", "cache", "d_o"))
+        _wrong_keys("backward", out, PARAMS)
+        check_close(f"grads['{grad}']", out[grad], grads[grad], axes=_AXES[grad],
+                    scale=terms_scale(reference_net, inputs, d_o, grad, set(TANH)),
+                    known=grad_mistakes({**TANH, **CARRY}, reference_net, inputs, d_o, grad))
+    run_cases(f"backward {grad}", seed, case, body)
+
+
+SGD_MISTAKES = {"uphill": "the step goes uphill (params + lr * grad)",
+                "no_clipping": "the gradient is not clipped",
+                "per_array_norm": "each array is clipped by its own norm instead of the "
+                                  "global norm"}
 
 
 def check_sgd_step(sgd_step, seed=None, case=None):
     """sgd_step(params, grads, lr, max_norm) -> (new_params, total_norm): clip the global
     norm of the gradients to max_norm, then params - lr * clipped; inputs unchanged."""
-    cases = case_seeds(seed, case, CASES_VISIBLE, CASES_HIDDEN + ("below",))
-    for kind, rng, s in cases:
-        _, p, dims = _net_case(rng, "regular")
-        g = {k: rng.standard_normal(v.shape) * (30.0 if kind == "saturated" else 1.0)
+    def body(c):
+        rng = c.rng
+        _, p, _ = _net_case(c)
+        g = {k: rng.standard_normal(v.shape) * (30.0 if c.kind == "saturated" else 1.0)
              for k, v in p.items()}
         total = float(np.sqrt(sum(np.sum(v ** 2) for v in g.values())))
-        max_norm = total * (2.0 if kind == "below" else float(rng.uniform(0.1, 0.9)))
+        max_norm = total * (2.0 if c.kind == "below" else float(rng.uniform(0.1, 0.9)))
         lr = float(rng.uniform(0.01, 0.5))
         scale = min(1.0, max_norm / total)
-        label = f"{kind} case: total norm {'below' if kind == 'below' else 'above'} max_norm"
-        try:
-            out = call("sgd_step", sgd_step, p, g, lr, max_norm,
-                       arg_names=("params", "grads", "lr", "max_norm"))
-            new, norm = unpack("sgd_step", out, 2)
-            if not isinstance(new, dict) or set(new) != set(PARAMS):
-                raise CheckFailure(f"sgd_step must return a dict with the keys {PARAMS}.")
-            check_close("total_norm", norm, np.asarray(total))
-            for k in PARAMS:
-                check_close(f"new_params['{k}']", new[k], p[k] - lr * scale * g[k],
-                            axes=_AXES[k],
-                            known={"the step goes uphill (params + lr * grad)":
-                                   p[k] + lr * scale * g[k],
-                                   "the gradient is not clipped": p[k] - lr * g[k],
-                                   "each array is clipped by its own norm":
-                                       p[k] - lr * g[k] * min(1.0, max_norm /
-                                                              np.linalg.norm(g[k]))})
-        except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), s, label, kind)) from None
-    _ok("sgd_step", len(cases))
+        c.label += f", total norm {'below' if c.kind == 'below' else 'above'} max_norm"
+        out = call("sgd_step", sgd_step, p, g, lr, max_norm,
+                   arg_names=("params", "grads", "lr", "max_norm"))
+        new, norm = unpack("sgd_step", out, 2)
+        _wrong_keys("sgd_step", new, PARAMS)
+        check_close("total_norm", norm, np.asarray(total))
+        for k in PARAMS:
+            def wrong(mistake, k=k):
+                return {"uphill": lambda: p[k] + lr * scale * g[k],
+                        "no_clipping": lambda: p[k] - lr * g[k],
+                        "per_array_norm": lambda: p[k] - lr * g[k] * min(
+                            1.0, max_norm / np.linalg.norm(g[k]))}[mistake]
+            check_close(f"new_params['{k}']", new[k], p[k] - lr * scale * g[k],
+                        axes=_AXES[k],
+                        known=Mistakes.of({m: (SGD_MISTAKES[m], wrong(m))
+                                           for m in SGD_MISTAKES}))
+    run_cases("sgd_step", seed, case, body, HIDDEN + ("below",))
 
 
 # ---------------------------------------------------------------- training
@@ -260,14 +251,11 @@ def linear_rmse(train, test) -> float:
 
 
 def _check_params(params):
-    if not isinstance(params, dict) or not set(PARAMS) <= set(params):
-        raise CheckFailure(f"train_rnn must return a dict with the keys {PARAMS}; got "
-                           f"{type(params).__name__}"
-                           + (f" with keys {sorted(params)}" if isinstance(params, dict) else ""))
+    _wrong_keys("train_rnn", params, PARAMS)
     W_hh = check_type("params['W_hh']", params["W_hh"])
     if W_hh.ndim != 2 or W_hh.shape[0] != W_hh.shape[1] or not 1 <= W_hh.shape[0] <= MAX_HIDDEN:
         raise CheckFailure(f"params['W_hh'] must be (H, H) with 1 <= H <= {MAX_HIDDEN}, got "
-                           f"shape {W_hh.shape}.")
+                           f"shape {W_hh.shape}.", ["wrong_shape"])
     H = W_hh.shape[0]
     shapes = {"W_xh": (H, 1), "W_hh": (H, H), "b_h": (H,), "W_hy": (1, H), "b_y": (1,)}
     return {k: check_type(f"params['{k}']", params[k], shape=shapes[k]) for k in PARAMS}
@@ -280,35 +268,32 @@ def relative_rmse(params, train, test) -> float:
 
 def check_training(train_rnn, seed=None, case=None):
     """train_rnn(x (N, 3, 1), y (N, 1), time_budget) -> params must reach a relative RMSE
-    <= THRESHOLD on held-out windows it never sees, returning within TIME_LIMIT_S."""
-    if seed is None:
-        s = secrets.randbits(32)
-        cases = [("hidden", np.random.default_rng(s), s)]
-    else:
-        cases = [(case or "visible", np.random.default_rng(seed), seed)]
-    for kind, rng, s in cases:
-        name, train, test = training_task(rng, kind)
-        label = f"{kind} training case: {len(train[0])} training windows"
-        try:
-            t0 = time.perf_counter()
-            params = call("train_rnn", train_rnn, train[0], train[1], TIME_BUDGET_S,
-                          arg_names=("x", "y", "time_budget"))
-            seconds = time.perf_counter() - t0
-            if seconds > TIME_LIMIT_S:
-                raise CheckFailure(f"train_rnn took {seconds:.1f} s; it must stop after "
-                                   f"time_budget = {TIME_BUDGET_S:g} s of CPU time (at most "
-                                   f"{TIME_LIMIT_S:g} s of wall time are accepted).")
-            params = _check_params(params)
-            with np.errstate(all="ignore"):
-                r = relative_rmse(params, train, test)
-            if not np.isfinite(r) or r > THRESHOLD:
-                raise CheckFailure(
-                    f"held-out relative RMSE {r:.3f} > {THRESHOLD} (your network's RMSE on "
-                    "windows it was not trained on, divided by that of a least-squares linear "
-                    "predictor). Does the training loss go down? Check the sign of the "
-                    "update, the learning rate and the clipping, and train for longer.")
-        except CheckFailure as e:
-            raise CheckFailure(with_seed(str(e), s, label, kind)) from None
-        where = name if kind == "visible" else "a series you have not seen"
-        print(f"train_rnn ({kind}, {where}): held-out relative RMSE {r:.3f} "
-              f"<= {THRESHOLD}, trained in {seconds:.1f} s: OK")
+    <= THRESHOLD on held-out windows it never sees, returning within TIME_LIMIT_S.
+    seed=None: one hidden case; a seed: the visible case (case="hidden" replays a hidden one)."""
+    def body(c):
+        name, train, test = training_task(c.rng, c.kind)
+        c.label = f"{c.kind} training case: {len(train[0])} training windows"
+        t0 = time.perf_counter()
+        params = call("train_rnn", train_rnn, train[0], train[1], TIME_BUDGET_S,
+                      arg_names=("x", "y", "time_budget"))
+        seconds = time.perf_counter() - t0
+        if seconds > TIME_LIMIT_S:
+            raise CheckFailure(f"train_rnn took {seconds:.1f} s; it must stop after "
+                               f"time_budget = {TIME_BUDGET_S:g} s of CPU time (at most "
+                               f"{TIME_LIMIT_S:g} s of wall time are accepted).",
+                               ["over_time_budget"])
+        params = _check_params(params)
+        with np.errstate(all="ignore"):
+            r = relative_rmse(params, train, test)
+        if not np.isfinite(r) or r > THRESHOLD:
+            raise CheckFailure(
+                f"held-out relative RMSE {r:.3f} > {THRESHOLD} (your network's RMSE on "
+                "windows it was not trained on, divided by that of a least-squares linear "
+                "predictor). Does the training loss go down? Check the sign of the "
+                "update, the learning rate and the clipping, and train for longer.",
+                ["above_threshold" if np.isfinite(r) else "diverged"])
+        where = name if c.kind == "visible" else "a series you have not seen"
+        print(f"train_rnn ({c.kind}, {where}): held-out relative RMSE {r:.3f} "
+              f"<= {THRESHOLD}, trained in {seconds:.1f} s")
+    run_cases("train_rnn", seed, case, body,
+              TRAINING_CASES[1:] if seed is None else TRAINING_CASES)

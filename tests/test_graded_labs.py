@@ -2,6 +2,8 @@
 are caught with their cause named, and the training checks separate a trainer that learns
 from ones that do not (the full calibration is scripts/calibrate_a06.py / calibrate_a07.py).
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -22,22 +24,47 @@ def test_a06_master_passes_every_hidden_check():
         a06.check_sgd_step(s["sgd_step"])
 
 
-@pytest.mark.parametrize("grad, mutation, cause", [
-    ("W_hh", ("da = dh * (1.0 - hs[t] ** 2)", "da = dh"), "tanh derivative"),
-    ("W_xh", ("dh = da @ params", "dh = 0 * da @ params"), "not carried back"),
+@pytest.mark.parametrize("grad, mutation, cause, name", [
+    ("W_hh", ("da = dh * (1.0 - hs[t] ** 2)", "da = dh"), "tanh derivative",
+     "no_tanh_derivative"),
+    ("W_xh", ("dh = da @ params", "dh = 0 * da @ params"), "not carried back", "no_carry"),
     ("W_hh", ('grads["W_hh"] += da.T @ hs[t - 1]', 'grads["W_hh"] += hs[t - 1].T @ da'),
-     "transpose"),
+     "transpose", "transposed"),
 ])
-def test_a06_backward_mistakes_are_named(grad, mutation, cause):
+def test_a06_backward_mistakes_are_named(grad, mutation, cause, name):
     s = load_master_functions(A06, {"backward": mutation})
-    with pytest.raises(CheckFailure, match=cause):
+    with pytest.raises(CheckFailure, match=cause) as e:
         a06.check_backward(s["forward"], s["backward"], grad, seed=3)
+    assert name in e.value.causes
 
 
 def test_a06_sgd_step_uphill_is_named():
     s = load_master_functions(A06, {"sgd_step": ("params[k] - lr * scale", "params[k] + lr * scale")})
-    with pytest.raises(CheckFailure, match="uphill"):
+    with pytest.raises(CheckFailure, match="uphill") as e:
         a06.check_sgd_step(s["sgd_step"], seed=0)
+    assert e.value.causes == ["uphill"]
+
+
+@pytest.mark.parametrize("mutation, name", [
+    (("d_o = e / N", "d_o = e"), "no_batch_mean"),
+    (("d_o = e / N", "d_o = -e / N"), "wrong_sign"),
+    (("L = 0.5 * float(", "L = float("), "no_half"),
+])
+def test_a06_mse_loss_mistakes_are_named(mutation, name):
+    s = load_master_functions(A06, {"mse_loss": mutation})
+    with pytest.raises(CheckFailure) as e:
+        a06.check_mse_loss(s["mse_loss"], seed=0)
+    assert name in e.value.causes
+
+
+def test_a06_a_hidden_failure_replays_with_its_seed_and_case():
+    s = load_master_functions(A06, {"backward": ("da = dh * (1.0 - hs[t] ** 2)", "da = dh")})
+    with pytest.raises(CheckFailure) as e:
+        a06.check_backward(s["forward"], s["backward"], "W_xh")
+    seed, case = re.search(r"replay with seed=(\d+), case='(\w+)'", str(e.value)).groups()
+    with pytest.raises(CheckFailure) as again:
+        a06.check_backward(s["forward"], s["backward"], "W_xh", seed=int(seed), case=case)
+    assert str(again.value) == str(e.value)
 
 
 def test_a06_training_check_passes_master_and_fails_broken_trainers():
@@ -45,9 +72,11 @@ def test_a06_training_check_passes_master_and_fails_broken_trainers():
     for cell, mutation in (("train_rnn", ("32, 3000", "32, 0")),           # no training
                            ("sgd_step", ("params[k] - lr * scale", "params[k] + lr * scale"))):
         train = load_master_functions(A06, {cell: mutation})["train_rnn"]
-        with pytest.raises(CheckFailure, match="relative RMSE"):
+        with pytest.raises(CheckFailure, match="relative RMSE") as e:
             with np.errstate(all="ignore"):
                 a06.check_training(train)
+        assert e.value.causes[0] in ("above_threshold", "diverged", "nonfinite")
+        assert "case='hidden'" in str(e.value)
 
 
 def test_a06_hidden_task_never_uses_the_visible_series():
@@ -67,15 +96,17 @@ def test_a07_master_model_passes_and_unpacked_model_is_named():
         "packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(),\n"
         "                                                   batch_first=True, enforce_sorted=False)",
         "packed = self.embed(ids)")})
-    with pytest.raises(CheckFailure, match="padding is read as words"):
+    with pytest.raises(CheckFailure, match="padding is read as words") as e:
         a07.check_model(bad["ReviewClassifier"], seed=0)
+    assert e.value.causes == ["reads_padding"]
 
 
 def test_a07_training_check_passes_master_and_fails_a_trainer_that_never_steps():
     a07.check_training(load_master_functions(A07)["train_classifier"])
     lazy = load_master_functions(A07, {"train_classifier": ("opt.step()", "pass")})
-    with pytest.raises(CheckFailure, match="held-out accuracy"):
+    with pytest.raises(CheckFailure, match="held-out accuracy") as e:
         a07.check_training(lazy["train_classifier"])
+    assert e.value.causes == ["below_threshold"]
 
 
 def test_a07_hidden_ids_are_permuted_and_held_out_sentences_are_not_sent():
