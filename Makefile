@@ -18,7 +18,7 @@ EDITION_URL ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test lint install release validate clean system report lab student-edition
+.PHONY: book test lint install release validate clean system report grade lab student-edition
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test: system $(STAMP) lint
 # Regenerate the student release (assignments/) from the masters (solutions/).
 release: $(STAMP)
 	$(BIN)/python -m autograder.release
+
+# Grade a class with the trusted judge into the nbgrader gradebook (issue 7):
+#   make grade A=a01-rnn [JOBS=n]   (default: all cores)
+JOBS ?= 0
+grade: $(STAMP)
+	$(BIN)/python -m autograder.grade $(A) --jobs $(JOBS)
 
 # The class report of one assignment from the judge's results:
 #   make report A=a01-rnn  ->  classroom/reports/a01-rnn/index.html (+ PNG figures, CSV)

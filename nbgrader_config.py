@@ -41,6 +41,21 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r".*(Warning|warn\().*"
 
+# ---- BEGIN judge: trusted verdicts (issue 7, items 1-3) ----
+# `nbgrader autograde` runs no kernel: JudgeExecute takes the verdict of every test cell from
+# the trusted judge (student code in a sandboxed worker, the checks outside it) and nbgrader's
+# SaveAutoGrades writes them to the gradebook. `make grade A=...` computes a class in parallel
+# first. Replaces Execute and IgnorePattern (no kernel output to filter).
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata,  # noqa: E402
+                                    LimitOutput, SaveAutoGrades)
+
+from autograder.nbgrader_plugins import JudgeExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [JudgeExecute, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+# ---- END judge ----
+
 # Feedback: nbgrader shows hidden-test source and full tracebacks by design; our
 # preprocessor replaces hidden regions with a note and keeps only the error message.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

@@ -1,28 +1,38 @@
-"""Gradient oracles in float64: central differences and torch autograd.
+"""Gradient oracles in float64: central differences (for students) and torch autograd.
 
-Two ways to get the gradient that a manual backward pass must reproduce:
-
-- `numeric_vjp`: central differences of any numpy function against an upstream
-  gradient (the vector-Jacobian product one layer's backward computes). With step
-  h = 1e-5 in float64 a smooth function is reproduced to ~1e-10 relative error;
-  in float32 the same step gives errors of 1e-3 or worse, so checks are float64 only.
-- `torch_vjp`: the same product from torch autograd on an equivalent torch forward,
-  exact to rounding. This is the oracle the hidden tests use.
+- `numeric_vjp`: central differences of any numpy function against an upstream gradient
+  (the vector-Jacobian product a layer's backward computes).
+- `check_grads`: the students' self-check: every gradient a backward pass returns against
+  central differences, each with a max-normalised error (see its docstring for when the
+  numbers can be trusted).
+- `torch_vjp`: the same product from torch autograd on an equivalent torch forward, exact
+  to rounding. This is the oracle the graded tests use.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 DEFAULT_STEP = 1e-5
+# A max-normalised error above this is a wrong gradient. With step 1e-5 central differences
+# of smooth float64 functions err by ~1e-10 of the largest gradient entry (truncation
+# h^2 f''' and rounding eps |f| / h); every known mistake errs by 1e-2 or more.
+SELF_CHECK_LIMIT = 1e-6
 
 
-def numeric_vjp(f: Callable[[], np.ndarray], x: np.ndarray, upstream: np.ndarray,
-                h: float = DEFAULT_STEP) -> np.ndarray:
+def _dot(out, upstream) -> float:
+    outs = out if isinstance(out, tuple) else (out,)
+    ups = upstream if isinstance(upstream, tuple) else (upstream,)
+    return float(sum(np.sum(np.asarray(o) * u) for o, u in zip(outs, ups)))
+
+
+def numeric_vjp(f: Callable[[], object], x: np.ndarray, upstream, h: float = DEFAULT_STEP
+                ) -> np.ndarray:
     """d(sum(f() * upstream))/dx by central differences, perturbing `x` in place.
 
     f takes no arguments and reads `x` (closing over it); `x` is restored afterwards.
+    f may return a tuple of arrays, with `upstream` a tuple of the same length.
     """
     if x.dtype != np.float64:
         raise TypeError(f"numeric_vjp needs a float64 array, got {x.dtype}: central "
@@ -33,9 +43,9 @@ def numeric_vjp(f: Callable[[], np.ndarray], x: np.ndarray, upstream: np.ndarray
         i = it.multi_index
         old = x[i]
         x[i] = old + h
-        plus = np.sum(f() * upstream)
+        plus = _dot(f(), upstream)
         x[i] = old - h
-        minus = np.sum(f() * upstream)
+        minus = _dot(f(), upstream)
         x[i] = old
         grad[i] = (plus - minus) / (2 * h)
         it.iternext()
@@ -45,6 +55,47 @@ def numeric_vjp(f: Callable[[], np.ndarray], x: np.ndarray, upstream: np.ndarray
 def numeric_grad(f: Callable[[], float], x: np.ndarray, h: float = DEFAULT_STEP) -> np.ndarray:
     """Gradient of a scalar function f() with respect to x (read through a closure)."""
     return numeric_vjp(lambda: np.asarray(f()), x, np.asarray(1.0), h)
+
+
+def max_error(got, expected) -> float:
+    """max |got - expected| / max |expected|: the error relative to the largest entry.
+    Unlike an elementwise relative error it does not blow up on tiny entries (a saturated
+    unit's gradient of 1e-12 carries an absolute error of ~1e-11 in central differences)."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - expected), initial=0.0) /
+                 max(float(np.max(np.abs(expected), initial=0.0)), 1e-300))
+
+
+def check_grads(f: Callable[[], object], inputs: Mapping[str, np.ndarray], upstream,
+                grads: Sequence[np.ndarray], names: Sequence[str] | None = None) -> dict:
+    """Compare EVERY gradient of a backward pass with central differences; print one line
+    each and return {name: max-normalised error}.
+
+    f(): the forward pass reading `inputs` (through a closure), returning its output(s).
+    inputs: name -> the array each gradient belongs to, in the order of `grads`.
+    upstream: the upstream gradient(s) given to the backward pass (a tuple if f returns one).
+    A line says "ok" below SELF_CHECK_LIMIT; when the numeric gradient itself is below
+    1e-7 of the outputs' size it says so instead (central differences cannot resolve it:
+    the only case in which this check can cry wolf).
+    """
+    names = list(names or ["d" + k for k in inputs])
+    if len(grads) != len(inputs):
+        print(f"the backward pass returned {len(grads)} arrays, expected {len(inputs)}")
+    out = f()
+    size = max(float(np.max(np.abs(o), initial=0.0)) for o in
+               (out if isinstance(out, tuple) else (out,)))
+    errors = {}
+    for name, (key, x), g in zip(names, inputs.items(), grads):
+        num = numeric_vjp(f, x, upstream)
+        err = errors[name] = max_error(g, num)
+        if np.max(np.abs(num), initial=0.0) < 1e-7 * max(size, 1.0):
+            verdict = "too small for central differences to judge"
+        else:
+            verdict = "ok" if err < SELF_CHECK_LIMIT else "WRONG"
+        print(f"{name:>10}: max error / max |gradient| = {err:.1e}  {verdict}")
+    return errors
 
 
 def torch_vjp(forward: Callable, inputs: Mapping[str, np.ndarray], upstream,

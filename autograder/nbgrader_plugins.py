@@ -37,3 +37,50 @@ class HideHiddenTests(Preprocessor):
                     output["traceback"] = [f"{output.get('ename', 'Error')}: "
                                            f"{output.get('evalue', '')}"]
         return cell, resources
+
+
+class JudgeExecute(Preprocessor):
+    """Replaces nbgrader's Execute in `autograde`: no kernel runs the submission.
+
+    The verdict of every test cell comes from the trusted judge (`autograder.judge`): the
+    student's answer cells run in a sandboxed worker, the master's tests run in the judge.
+    Each test cell gets the judge's outcome as its output (an error output with the message
+    when it failed, the checks' "OK" lines otherwise), so nbgrader's own SaveAutoGrades
+    scores it and formgrader, generate_feedback and export show the trusted verdicts.
+
+    `make grade` computes the verdicts of a whole class in parallel first and leaves them in
+    JUDGE_VERDICTS (a directory of <student>.json); this preprocessor then only copies them
+    in. Run as plain `nbgrader autograde`, it grades each notebook itself.
+    """
+    enabled = Bool(True).tag(config=True)
+    masters = Unicode("solutions").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        import json
+        import os
+
+        import nbformat
+
+        from autograder import judge
+
+        info = resources.get("nbgrader", {})
+        assignment, student = info.get("assignment"), info.get("student")
+        notebook = info.get("notebook")
+        verdicts = None
+        folder = os.environ.get("JUDGE_VERDICTS")
+        if folder:
+            path = os.path.join(folder, f"{student}.json")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as f:
+                    saved = json.load(f)
+                if saved.get("answers_hash") == judge.answers_hash(nb):
+                    verdicts = [judge.Verdict(**v) for v in saved["verdicts"]]
+                    self.log.info("verdicts of %s from make grade", student)
+        if verdicts is None:
+            self.log.info("grading %s with the trusted judge (%s)", student, judge.sandbox_kind())
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            master = nbformat.read(os.path.join(root, self.masters, assignment,
+                                                f"{notebook}.ipynb"), as_version=4)
+            verdicts = judge.grade_notebook(nb, master, assignment)
+        judge.apply_verdicts(nb, verdicts)
+        return nb, resources

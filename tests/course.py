@@ -117,12 +117,14 @@ SPECS = {
         "loses": {"test_rnn_backward_dW_hh"},
         "feedback_names": ["dW_hh", "transpose"],
         "crash": {"clip_grad_norm": ("total_norm = float(", "import os; os._exit(1); total_norm = float(")},
+        "crash_loses": {"test_clip_grad_norm"},
     },
     "a02-bptt": {
         "mistake": {"jordan_backward": ("dW_yh += da.T @ y_prev", "dW_yh += da.T @ y[:, t]")},
         "loses": {"test_jordan_backward_dW_yh"},
         "feedback_names": ["dW_yh", "relative error"],
         "crash": {"clip_by_value": ("return {name:", "import os; os._exit(1)\n    return {name:")},
+        "crash_loses": {"test_clip_by_value"},
     },
     "a03-lstm-gru": {  # the cell-state gradient is not carried: every lstm_backward test
         "mistake": {"lstm_backward": ("dh[:, t] + dh_carry, dc_carry, cache[t]",
@@ -132,6 +134,7 @@ SPECS = {
         "feedback_names": ["dW_h", "cell-state gradient dc is not carried back across time"],
         "crash": {"peephole_lstm_forward": ("N, T, _ = x.shape",
                                             "import os; os._exit(1); N, T, _ = x.shape")},
+        "crash_loses": {"test_peephole_lstm_forward"},
     },
     "a04-attention": {
         "mistake": {"sdpa_backward": ("dk = (ds.transpose(0, 2, 1) @ q) * scale",
@@ -139,12 +142,33 @@ SPECS = {
         "loses": {"test_sdpa_backward_dk"},
         "feedback_names": ["dk", "sqrt(d_k)"],
         "crash": {"additive_attention": ("e = np.tanh(", "import os; os._exit(1)\n    e = np.tanh(")},
+        "crash_loses": {"test_additive_context", "test_additive_weights"},
     },
     "a05-transformer": {  # LN1(x) gets only the queries' gradient: two block_backward tests
         "mistake": {"block_backward": ("layernorm_backward(dh1_q + dh1_kv, ln1_cache)",
                                        "layernorm_backward(dh1_q, ln1_cache)")},
         "loses": {"test_block_backward_dx", "test_block_backward_layernorm"},
         "feedback_names": ["dx", "only the query path"],
-        "crash": {"masked_softmax_backward": ("w = cache", "import os; os._exit(1); w = cache")},
+        # block_backward is called by its tests only (no self-check or question cell)
+        "crash": {"block_backward": ("ln1_cache, attn_cache, ln2_cache, h2, z, r, params = cache",
+                                     "import os; os._exit(1)\n    "
+                                     "ln1_cache, attn_cache, ln2_cache, h2, z, r, params = cache")},
+        "crash_loses": {"test_block_backward_dx", "test_block_backward_attention",
+                        "test_block_backward_layernorm", "test_block_backward_ffn"},
+    },
+    "a06-rnn-training": {  # a trainer that never takes a step: the training test only
+        "mistake": {"train_rnn": ("batch, steps = 16, 0.05, 5.0, 32, 3000",
+                                  "batch, steps = 16, 0.05, 5.0, 32, 0")},
+        "loses": {"test_train_rnn"},
+        "feedback_names": ["relative RMSE", "train for longer"],
+        "crash": {"sgd_step": ("norm = float(", "import os; os._exit(1); norm = float(")},
+        "crash_loses": {"test_sgd_step", "test_train_rnn"},
+    },
+    "a07-review-classifier": {  # the optimiser never steps: the training test only
+        "mistake": {"train_classifier": ("opt.step()", "pass")},
+        "loses": {"test_train_classifier"},
+        "feedback_names": ["held-out accuracy", "optimiser step"],
+        "crash": {"ReviewClassifier": ("packed = nn.utils", "import os; os._exit(1)\n        packed = nn.utils")},
+        "crash_loses": {"test_model", "test_train_classifier"},
     },
 }

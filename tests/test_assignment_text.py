@@ -1,7 +1,7 @@
 """What the assignments tell students agrees with what the grading does.
 
 Static checks of the masters (no notebook is executed): the relative error that every failure
-message reports is defined in each assignment and in the README with the threshold the checks
+message reports is defined in each assignment and in the README with the tolerance the checks
 use; the setup cells describe nbgrader's handling of stderr as nbgrader_config.py sets it up;
 visible tests run one fixed case; hidden-test footers of single-step tests do not promise a
 `T = 1` case; students outside JupyterLab are told how to run past a failing cell; masters carry
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import DEFAULT_RTOL, rel_error
+from autograder.checks import ATOL_ULPS, RTOL, rel_error
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTERS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -34,9 +34,9 @@ def by_id(path, grade_id):
 
 
 def _exponent():
-    """DEFAULT_RTOL as 1e-k: the k the texts state."""
-    k = round(-math.log10(DEFAULT_RTOL))
-    assert DEFAULT_RTOL == 10.0 ** -k, "texts state the threshold as a power of ten"
+    """checks.RTOL as 1e-k: the k the texts state."""
+    k = round(-math.log10(RTOL))
+    assert RTOL == 10.0 ** -k, "texts state the tolerance as a power of ten"
     return k
 
 
@@ -47,22 +47,21 @@ def test_there_are_masters():
 @pytest.mark.parametrize("path", MASTERS, ids=lambda p: p.stem)
 def test_intro_defines_relative_error_with_the_checks_threshold(path):
     intro = by_id(path, "intro")
-    assert "*relative error*" in intro
-    assert "capped at 1" in intro
-    assert f"10^{{-{_exponent()}}}" in intro, "the stated threshold is not DEFAULT_RTOL"
+    assert "*relative error*" in intro and "atol" in intro
+    assert f"10^{{-{_exponent()}}}" in intro, "the stated rtol is not checks.RTOL"
     assert "--allow-errors" in intro and "nbgrader validate" in intro
 
 
 def test_relative_error_is_as_described():
     assert rel_error(1.0, -1.0) == 1.0 and rel_error(0.0, 3.0) == 1.0
     assert rel_error(3.0, 1.0) == 0.5
-    assert float(rel_error(1e-12, 3e-12)) < 1e-1  # both about zero: compared absolutely
+    assert float(rel_error(1e-12, 3e-12)) == pytest.approx(0.5)  # no floor: the tolerance has it
 
 
 def test_readme_defines_relative_error_and_stderr_rule():
     readme = (ROOT / "README.md").read_text()
-    assert "*relative error*" in readme and "capped at 1" in readme
-    assert f"exceeds 1e-{_exponent()}" in readme
+    assert "*relative error*" in readme
+    assert f"rtol = 1e-{_exponent()}" in readme and f"2**{round(math.log2(ATOL_ULPS))}" in readme
     assert "--allow-errors" in readme
     assert "IgnorePattern" in readme and "nbgrader validate" in readme
 

@@ -1,12 +1,17 @@
 """Unit tests of the checks of assignment a03 (LSTM and GRU): the torch references agree
 with torch.nn and with central differences, the reference solution passes every hidden
 check, and known-wrong solutions are caught AND the cause is named in the message."""
+import re
+
 import nbformat
 import numpy as np
 import pytest
 import torch
 
 from autograder import a03
+from autograder import reference as ref
+from autograder.checks import Mistakes
+from autograder.harness import Case
 from autograder.checks import CheckFailure, rel_error
 from autograder.gradcheck import numeric_vjp, torch_vjp
 from course import master_path, strip_markers
@@ -57,30 +62,30 @@ def gru_bwd(s, grad, seed=None):
 
 # ----------------------------------------------------------------- the references
 def _case(kind="regular", gates=4, seed=0, peephole=False):
-    return a03._params(np.random.default_rng(seed), kind, gates, peephole)
+    return a03._params(Case(kind, seed, np.random.default_rng(seed)), gates, peephole)
 
 
 @pytest.mark.parametrize("kind", ["regular", "single", "saturated"])
 def test_references_equal_torch_nn(kind):
     p, _, _ = _case(kind, 4)
-    inp = a03._lstm_seq_inputs(p)
-    _, h = torch_vjp(a03.lstm_forward, inp, None, wrt=[])
-    assert np.max(np.abs(h - a03.torch_nn_lstm(**inp))) < 1e-13
+    inp = a03._seq_inputs(p)
+    _, h = torch_vjp(ref.lstm_forward, inp, None, wrt=[])
+    assert np.max(np.abs(h - ref.torch_nn_rnn("LSTM", *list(inp.values())[:4], inp["b"] / 2, inp["b"] / 2))) < 1e-13
     p, _, _ = _case(kind, 3)
-    inp = a03._gru_seq_inputs(p)
-    _, h = torch_vjp(a03.gru_forward, inp, None, wrt=[])
-    assert np.max(np.abs(h - a03.torch_nn_gru(**inp))) < 1e-13
+    inp = a03._seq_inputs(p)
+    _, h = torch_vjp(ref.gru_forward, inp, None, wrt=[])
+    assert np.max(np.abs(h - ref.torch_nn_rnn("GRU", *inp.values()))) < 1e-13
 
 
 def test_peephole_reference_with_zero_peepholes_is_the_lstm():
     p, _, _ = _case(peephole=True)
-    inp = a03._lstm_seq_inputs(p)
+    inp = a03._seq_inputs(p)
     zeros = {k: np.zeros_like(p[k]) for k in ("p_i", "p_f", "p_o")}
-    _, (h, c) = torch_vjp(a03.peephole_lstm_forward, {**inp, **zeros}, None, wrt=[])
-    _, h_plain = torch_vjp(a03.lstm_forward, inp, None, wrt=[])
+    _, (h, c) = torch_vjp(ref.peephole_lstm_forward, {**inp, **zeros}, None, wrt=[])
+    _, h_plain = torch_vjp(ref.lstm_forward, inp, None, wrt=[])
     assert np.array_equal(h, h_plain)
     # and with peepholes it differs
-    _, (h2, _) = torch_vjp(a03.peephole_lstm_forward,
+    _, (h2, _) = torch_vjp(ref.peephole_lstm_forward,
                            {**inp, **{k: p[k] for k in zeros}}, None, wrt=[])
     assert np.max(np.abs(h2 - h)) > 1e-3
 
@@ -95,8 +100,8 @@ def _numeric(forward, inputs, upstream, name):
 @pytest.mark.parametrize("which", ["lstm", "gru"])
 def test_reference_gradients_match_central_differences(which):
     p, _, (N, T, D, H) = _case("regular", 4 if which == "lstm" else 3, seed=3)
-    inp = a03._lstm_seq_inputs(p) if which == "lstm" else a03._gru_seq_inputs(p)
-    forward = a03.lstm_forward if which == "lstm" else a03.gru_forward
+    inp = a03._seq_inputs(p) if which == "lstm" else a03._seq_inputs(p)
+    forward = ref.lstm_forward if which == "lstm" else ref.gru_forward
     up = np.random.default_rng(4).standard_normal((N, T, H))
     grads, _ = torch_vjp(forward, inp, up)
     for name in inp:
@@ -108,10 +113,10 @@ def test_reference_gradients_match_central_differences(which):
                                      "no_f_in_dc", "no_cell_carry", "no_carry"])
 def test_lstm_backward_mistakes_keep_the_forward_and_change_the_gradient(mistake):
     p, _, (N, T, D, H) = _case(seed=5)
-    inp = a03._lstm_seq_inputs(p)
+    inp = a03._seq_inputs(p)
     up = np.random.default_rng(6).standard_normal((N, T, H))
-    right, h = torch_vjp(a03.lstm_forward, inp, up)
-    wrong, h_wrong = torch_vjp(lambda **k: a03.lstm_forward(**k, mistake=mistake), inp, up)
+    right, h = torch_vjp(ref.lstm_forward, inp, up)
+    wrong, h_wrong = torch_vjp(lambda **k: ref.lstm_forward(**k, mistakes=mistake), inp, up)
     assert np.array_equal(h, h_wrong)
     assert np.max(rel_error(right["W_h"], wrong["W_h"])) > 1e-3
 
@@ -121,20 +126,20 @@ def test_lstm_backward_mistakes_keep_the_forward_and_change_the_gradient(mistake
                                      "no_carry"])
 def test_gru_backward_mistakes_keep_the_forward_and_change_the_gradient(mistake):
     p, _, (N, T, D, H) = _case(gates=3, seed=5)
-    inp = a03._gru_seq_inputs(p)
+    inp = a03._seq_inputs(p)
     up = np.random.default_rng(6).standard_normal((N, T, H))
-    right, h = torch_vjp(a03.gru_forward, inp, up)
-    wrong, h_wrong = torch_vjp(lambda **k: a03.gru_forward(**k, mistake=mistake), inp, up)
+    right, h = torch_vjp(ref.gru_forward, inp, up)
+    wrong, h_wrong = torch_vjp(lambda **k: ref.gru_forward(**k, mistakes=mistake), inp, up)
     assert np.array_equal(h, h_wrong)
     assert max(np.max(rel_error(right[k], wrong[k])) for k in inp) > 1e-3
 
 
-@pytest.mark.parametrize("mistake", list(a03.GRU_FORWARD_MISTAKES.values()))
+@pytest.mark.parametrize("mistake", list(a03.GRU_FORWARD_MISTAKES))
 def test_gru_forward_mistakes_change_the_forward(mistake):
     p, _, _ = _case(gates=3, seed=7)
-    inp = a03._gru_seq_inputs(p)
-    _, h = torch_vjp(a03.gru_forward, inp, None, wrt=[])
-    _, h_wrong = torch_vjp(lambda **k: a03.gru_forward(**k, mistake=mistake), inp, None, wrt=[])
+    inp = a03._seq_inputs(p)
+    _, h = torch_vjp(ref.gru_forward, inp, None, wrt=[])
+    _, h_wrong = torch_vjp(lambda **k: ref.gru_forward(**k, mistakes=mistake), inp, None, wrt=[])
     assert np.max(np.abs(h - h_wrong)) > 1e-3
 
 
@@ -167,8 +172,8 @@ def test_reference_solution_passes_every_hidden_check(solution):
 
 def test_known_mistakes_are_not_computed_for_a_right_answer(solution, monkeypatch):
     calls = []
-    real = a03._Lazy.__getitem__
-    monkeypatch.setattr(a03._Lazy, "__getitem__", lambda self, k: calls.append(k) or real(self, k))
+    real = Mistakes.wrong
+    monkeypatch.setattr(Mistakes, "wrong", lambda self, k: calls.append(k) or real(self, k))
     lstm_bwd(solution, "dW_h")
     gru_bwd(solution, "db_h")
     assert not calls
@@ -254,7 +259,7 @@ def test_lstm_gate_order_is_named_against_torch_nn():
         S.check_lstm_forward(s["lstm_forward"], seed=0)
     with pytest.raises(CheckFailure, match=r"c_next is wrong.*order i, f, o, g"):
         S.check_lstm_step_forward(s["lstm_step_forward"], seed=0)
-    with pytest.raises(CheckFailure, match=r"needed first.*order i, f, o, g"):
+    with pytest.raises(CheckFailure, match=r"Fix lstm_forward first.*order i, f, o, g"):
         lstm_bwd(s, "db", seed=0)
 
 
@@ -289,7 +294,7 @@ def test_gru_cho_reset_is_named_in_the_forward():
         S.check_gru_forward(s["gru_forward"], seed=0)
     with pytest.raises(CheckFailure, match=r"Cho et al"):
         S.check_gru_step_forward(s["gru_step_forward"])
-    with pytest.raises(CheckFailure, match=r"needed first.*Cho et al"):
+    with pytest.raises(CheckFailure, match=r"Fix gru_forward first.*Cho et al"):
         gru_bwd(s, "dx", seed=0)
 
 
@@ -433,12 +438,25 @@ def test_wrong_arity_is_reported(solution):
         S.check_lstm_step_forward(lstm_step_forward, seed=0)
 
 
-def test_in_place_modification_is_reported(solution):
+def test_in_place_modification_is_reported_when_the_answer_is_wrong(solution):
     def gru_step_forward(x, h_prev, *rest):
         h_prev += 0.0 * h_prev + 1e-3
         return solution["gru_step_forward"](x, h_prev, *rest)
     with pytest.raises(CheckFailure, match="modified its input `h_prev` in place"):
         S.check_gru_step_forward(gru_step_forward, seed=0)
+
+
+def test_in_place_update_of_an_upstream_gradient_is_graded_on_its_values(solution):
+    """Peer LSTMs often write `dc_next += ...`: the checks pass copies, so right values pass."""
+    def lstm_step_backward(dh_next, dc_next, cache):
+        x, h_prev, c_prev, W_x, W_h, i, f, g, o, tanh_c = cache
+        dc_next += dh_next * o * (1.0 - tanh_c ** 2)      # in place, as in many peer solutions
+        dh_next *= tanh_c                                  # now holds do
+        da = np.hstack([dc_next * g * i * (1 - i), dc_next * c_prev * f * (1 - f),
+                        dc_next * i * (1 - g ** 2), dh_next * o * (1 - o)])
+        return (da @ W_x, da @ W_h, dc_next * f, da.T @ x, da.T @ h_prev, da.sum(0))
+    for g in S.LSTM_STEP_GRADS:
+        S.check_lstm_step_backward(solution["lstm_step_forward"], lstm_step_backward, g)
 
 
 def test_failure_message_gives_case_and_replay_seed():
@@ -447,16 +465,17 @@ def test_failure_message_gives_case_and_replay_seed():
         gru_step_bwd(s, "dx")
     message = str(info.value)
     assert "replay with seed=" in message and " case N=" in message
-    seed = int(message.rsplit("seed=", 1)[1].rstrip("]"))
+    seed, case = re.search(r"replay with seed=(\d+), case='(\w+)'", message).groups()
     with pytest.raises(CheckFailure) as again:  # the replay gives exactly the same failure
         S.check_gru_step_backward(s["gru_step_forward"], s["gru_step_backward"], "dx",
-                                  seed=seed)
+                                  seed=int(seed), case=case)
     assert str(again.value) == message
 
 
-def test_replay_seed_reproduces_an_edge_case():
-    # seed % 4 picks the kind: 4k+2 is the T = 1, N = 1 case, 4k+3 the saturated one
-    _, _, dims = a03._params(np.random.default_rng(6), a03.CASES_HIDDEN[6 % 4], 4)
+def test_replay_with_case_reproduces_an_edge_case(solution, capsys):
+    S.check_lstm_forward(solution["lstm_forward"], seed=6, case="single")  # case= works here too
+    assert "OK (1 case)" in capsys.readouterr().out
+    _, _, dims = _case("single", seed=6)
     assert dims[:2] == (1, 1)
     assert a03.CASES_HIDDEN[0] == "regular"  # the visible seed=0
 
@@ -464,3 +483,22 @@ def test_replay_seed_reproduces_an_edge_case():
 def test_bad_grad_name_is_a_programming_error(solution):
     with pytest.raises(ValueError):
         lstm_bwd(solution, "dc0")
+
+
+def test_gru_reset_gate_in_the_input_side_gradient_is_named():
+    s = load({"gru_step_backward": [("du = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)",
+                                     "du = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)")]})
+    with pytest.raises(CheckFailure, match=r"also multiplied into the gradient of the input "
+                                           r"side") as info:
+        gru_step_bwd(s, "dW_x")
+    assert info.value.causes == ["r_in_dun"]
+    with pytest.raises(CheckFailure, match=r"input side"):
+        gru_bwd(s, "db_x")
+
+
+def test_two_mistakes_at_once_are_both_named():
+    s = load({"gru_step_backward": [("dn_pre = dn * (1.0 - n ** 2)", "dn_pre = dn"),
+                                    ("dz_pre = dz * z * (1.0 - z)", "dz_pre = dz")]})
+    with pytest.raises(CheckFailure, match=r"two mistakes at once") as info:
+        gru_step_bwd(s, "dW_h")
+    assert sorted(info.value.causes) == ["no_sigmoid_derivative_z", "no_tanh_derivative"]

@@ -6,13 +6,20 @@ For each assignment, in a throwaway course built from the repository's own confi
 3. autograding (a) the master gives every autograded point, (b) the untouched release
    gives 0, (c) a submission with one known mistake loses exactly the points of the cells
    that test that part, and (d) a submission whose kernel dies does not stop the batch;
-4. the feedback names the mistake and shows neither hidden tests nor tracebacks.
+4. the feedback names the mistake and shows neither hidden tests nor tracebacks;
+5. grading is `make grade` (the trusted judge, autograder/grade.py): a part that kills its
+   worker costs that part only, and results files, gradebook and `export` agree.
 """
+import csv
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from course import (SPECS, grades, make_course, master_path, nbgrader, release_path,
+from course import (ROOT, SPECS, grades, make_course, master_path, nbgrader, release_path,
                     student_submission, submit)
 
 pytestmark = pytest.mark.slow
@@ -27,12 +34,19 @@ def graded_course(request, tmp_path_factory):
     submit(course, "untouched", name, release_path(name))
     submit(course, "onemistake", name, student_submission(name, spec["mistake"]))
     submit(course, "crashes", name, student_submission(name, spec["crash"]))
+    bad = course / "classroom" / "submitted" / "corrupt" / name
+    bad.mkdir(parents=True)
+    (bad / f"{name}.ipynb").write_text('{"cells": [{"cell_type": "code", "sour')
     start = time.perf_counter()
-    proc = nbgrader(course, "autograde", name, "--force", check=False)
+    # `make grade A=name`: the trusted judge, then nbgrader writes the gradebook
+    env = dict(os.environ, COURSE_CLASSROOM=str(course / "classroom"))
+    proc = subprocess.run([sys.executable, "-m", "autograder.grade", name, "--jobs", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    print(f"\n{name}: autograded 4 submissions in {seconds:.1f} s "
+    print(f"\n{name}: graded 4 submissions in {seconds:.1f} s "
           f"({seconds / 4:.1f} s per submission)")
     nbgrader(course, "generate_feedback", name, "--force", check=False)
+    nbgrader(course, "export", "--to", str(course / "grades.csv"))
     return name, spec, course, proc
 
 
@@ -90,10 +104,27 @@ def test_feedback_names_the_mistake_and_hides_the_tests(graded_course):
         assert "hidden tests ran here" in html
 
 
-def test_a_dying_kernel_does_not_stop_the_batch(graded_course):
-    name, _, course, proc = graded_course
-    # nbgrader reports the failed submission (exit 1) and grades everyone else
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "crashes" in proc.stdout + proc.stderr
-    for student in ("master", "untouched", "onemistake"):
+def test_a_crashing_part_costs_that_part_only(graded_course):
+    name, spec, course, proc = graded_course
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    scores = _auto(grades(course, name, "crashes"))
+    lost = {k for k, (got, full) in scores.items() if got != full}
+    assert lost == spec["crash_loses"], f"lost {sorted(lost)}"
+    for student in ("master", "untouched", "onemistake", "crashes"):
         assert (course / "classroom" / "autograded" / student / name).exists()
+
+
+def test_results_files_and_export_agree_with_the_gradebook(graded_course):
+    name, _, course, proc = graded_course
+    rows = list(csv.DictReader(open(course / "grades.csv")))
+    exported = {r["student_id"]: float(r["raw_score"]) for r in rows if r["assignment"] == name}
+    for student in ("master", "untouched", "onemistake", "crashes"):
+        result = json.loads((course / "classroom" / "results" / name / f"{student}.json")
+                            .read_text())
+        assert result["status"] == "graded"
+        auto = sum(got or 0 for k, (got, _) in grades(course, name, student).items()
+                   if k.startswith("test_"))
+        assert result["score"] == auto == exported[student], (student, result["score"], auto)
+    bad = json.loads((course / "classroom" / "results" / name / "corrupt.json").read_text())
+    assert bad["status"] == "not_graded" and bad["reason"], bad
+    assert "NOT GRADED corrupt" in proc.stdout
