@@ -26,7 +26,9 @@ def test_right_answers_pass_every_redrawn_hidden_test(name, impl):
     r = fairness.redraw(name, ns, 1, audit=impl == "master")  # the mistake audit: one draw
     fairness.redraw(name, ns, DRAWS - 1, result=r)
     assert not r.failures, r.failures[:2]
-    assert r.worst <= 0.1  # right answers stay 10x inside the tolerance
+    # right answers pass at <= 1; the worst over 1000 draws (scripts/bench_fairness.py) is about
+    # 0.1 (a05's logsumexp alternative on scores near 1000), so 0.5 flags a drift without flaking
+    assert r.worst <= 0.5, r.worst
     if impl == "master":
         rates = r.catch_rates()
         assert rates and min(rates.values()) >= 0.99, sorted(rates.items(), key=lambda x: x[1])[:3]
