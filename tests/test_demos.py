@@ -253,15 +253,17 @@ def test_text_first_demo_shows_text_then_a_figure_in_a_browser(static_mode, tmp_
     page = demo(show, n=Slider(range(3), value=0, label="n")).static_html()
     (data,) = data_of(page)
     want = data["images"][data["frames"][2][0]]
-    shutil.copy(ROOT / "book" / "_static" / "seqlab-demos.js", tmp_path)
+    for f in ("seqlab-demos.js", "seqlab-demos.css"):
+        shutil.copy(ROOT / "book" / "_static" / f, tmp_path)
     (tmp_path / "t.html").write_text(
         "<!doctype html><html><head><title>wait</title>"
+        '<link rel="stylesheet" href="seqlab-demos.css">'
         '<script defer src="seqlab-demos.js"></script></head><body>' + page +
         "<script>window.addEventListener('load', function () {"
         "var r = document.querySelector('input[type=range]'), seen = [];"
         "function look() { var img = document.querySelector('img.seqlab-demo-frame');"
         "  seen.push(document.querySelector('pre.seqlab-demo-text').textContent.trim() + '|' +"
-        "            (img && !img.hidden ? img.alt : 'no image')); }"
+        "            (img && getComputedStyle(img).display !== 'none' ? img.alt : 'no image')); }"
         "look(); [1, 2, 1].forEach(function (v) { r.value = v;"
         "  r.dispatchEvent(new Event('input')); look(); });"
         "document.title = seen.join(';');"
