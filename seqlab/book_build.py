@@ -23,6 +23,7 @@ from pathlib import Path
 
 SEQLAB = Path(__file__).resolve().parent
 STATE_FILE = "seqlab_deps.json"
+READER = {"type": "plugin", "name": "myst_nb_md"}   # what MyST-NB stages .md pages with
 _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(seqlab(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|"
                      r"import[ \t]+(seqlab(?:\.\w+)*))", re.M)
 
@@ -127,12 +128,7 @@ def _outdated(app, env, added, changed, removed):
     app._seqlab_deps = new
     stale = {p for p, h in new.items() if old.get(p) != h}
     if stale and cache_dir.exists():
-        from jupyter_cache import get_cache
-
-        cache = get_cache(str(cache_dir))
-        for record in cache.list_cache_records():
-            if str(Path(record.uri).resolve()) in stale:
-                cache.remove_cache(record.pk)
+        _drop_cached(cache_dir, stale)
     _execute_in_parallel(app, cache_dir, list(new))
     docs = [env.path2doc(p) for p in stale]
     docs = [d for d in docs if d and d not in added and d not in changed]
@@ -142,6 +138,23 @@ def _outdated(app, env, added, changed, removed):
         logging.getLogger(__name__).info(
             f"seqlab code changed for {len(docs)} page(s): {', '.join(sorted(docs))}")
     return docs
+
+
+def _drop_cached(cache_dir: Path, pages) -> None:
+    """Remove the cache records that MyST-NB would reuse for these pages. A record is found
+    by the page's code, as MyST-NB finds it, not by the path it was cached from: a cache built
+    in another checkout (a copied `_build`, a CI cache) holds other paths."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(cache_dir))
+    for p in sorted(pages):
+        if not Path(p).exists():
+            continue
+        cache.add_nb_to_project(p, read_data=READER)
+        record = cache.get_cached_project_nb(p)
+        while record is not None:
+            cache.remove_cache(record.pk)
+            record = cache.get_cached_project_nb(p)
 
 
 def _execute_in_parallel(app, cache_dir: Path, pages: list[str]) -> None:
@@ -156,9 +169,8 @@ def _execute_in_parallel(app, cache_dir: Path, pages: list[str]) -> None:
 
     logger = logging.getLogger(__name__)
     cache = get_cache(str(cache_dir))
-    read = {"type": "plugin", "name": "myst_nb_md"}      # what MyST-NB stages .md pages with
     for p in pages:
-        cache.add_nb_to_project(p, read_data=read)
+        cache.add_nb_to_project(p, read_data=READER)
     todo = [r.uri for r in cache.list_unexecuted(filter_uris=pages)]
     if not todo:
         return

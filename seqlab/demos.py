@@ -320,9 +320,10 @@ class Demo:
         body = (
             '<div class="seqlab-demo">'
             f'<div class="seqlab-demo-controls">{ctrl}</div>'
+            # no <img> without a picture (an empty src is a broken image with no alt text):
+            # a demo whose first frame only prints gets its <img> from the JS when needed
             + (f'<img class="seqlab-demo-frame" src="{images[img0]}" '
-               f'alt="{html.escape(self._alt(settings))}">' if img0 is not None else
-               '<img class="seqlab-demo-frame" hidden alt="">')
+               f'alt="{html.escape(self._alt(settings))}">' if img0 is not None else "")
             + f'<pre class="seqlab-demo-text"{"" if text0 else " hidden"}>'
             f"{html.escape(text0)}</pre>"
             f'<p class="seqlab-demo-note">Precomputed when the page was built, for {n_frames} '

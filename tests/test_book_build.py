@@ -55,3 +55,29 @@ def test_every_book_page_with_a_demo_depends_on_the_demo_helper():
         text = page.read_text()
         if "\ndemo(" in text:
             assert (ROOT / "seqlab" / "demos.py") in book_build.seqlab_closure(text), page
+
+
+def test_changed_code_drops_a_cache_built_in_another_checkout(tmp_path):
+    """The records of a cache copied from another checkout name that checkout's paths; a page
+    whose course code changed must lose its record all the same (found by the page's code, as
+    MyST-NB finds it), or the book would show outputs of the old code."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.readers import get_reader
+
+    page = ("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+            "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n"
+            "# A page\n" + PAGE)
+    old_copy, here = tmp_path / "main" / "p.md", tmp_path / "wt" / "p.md"
+    for p in (old_copy, here):
+        p.parent.mkdir()
+        p.write_text(page)
+    cache_dir = tmp_path / "cache"
+    cache = get_cache(str(cache_dir))
+    nb = get_reader(book_build.READER)(str(old_copy))
+    cache.cache_notebook_bundle(CacheBundleIn(nb, str(old_copy)), check_validity=False)
+    cache.add_nb_to_project(str(here), read_data=book_build.READER)
+    assert cache.get_cached_project_nb(str(here)) is not None     # MyST-NB would reuse it
+    book_build._drop_cached(cache_dir, {str(here)})
+    assert get_cache(str(cache_dir)).get_cached_project_nb(str(here)) is None
+    assert get_cache(str(cache_dir)).list_cache_records() == []

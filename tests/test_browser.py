@@ -4,7 +4,7 @@ The session's book build (conftest.py) is served on 127.0.0.1 and each page is l
 1400x1000 window with every request to another host blocked and recorded. Per page:
 no console error or uncaught exception, no request to another host, math rendered by MathJax
 (no raw TeX, no MathJax error), every image loaded, every widget rendered, every demo's
-slider changes its figure, and no display equation or table wider than the text column unless
+slider changes what it shows, and no display equation or table wider than the text column unless
 it scrolls inside its own box (an equation number never covers its equation). One test
 collects the faults of all pages and reports them together.
 
@@ -178,18 +178,24 @@ async () => {
 }
 """
 
-# Moves the first slider of every demo one step and reports whether the demo's figure changed.
+# Moves the first slider of every demo one step and reports whether what the demo shows (its
+# figure, or for a seqlab demo its figure and printed text) changed.
 MOVE_SLIDERS = r"""
 async () => {
   const out = [];
   const seen = new Set();
   for (const input of document.querySelectorAll('input[type=range]')) {
-    let box = input.parentElement;
-    while (box && !box.querySelector('img, svg, canvas')) box = box.parentElement;
+    // a seqlab demo shows a figure, printed text or both; another widget, its pictures
+    let box = input.closest('.seqlab-demo');
+    if (!box) {
+      box = input.parentElement;
+      while (box && !box.querySelector('img, svg, canvas')) box = box.parentElement;
+    }
     if (!box || seen.has(box)) continue;
     seen.add(box);
-    const pictures = () => [...box.querySelectorAll('img, svg, canvas')].map(
-      (e) => e.src || e.outerHTML.length + ':' + (e.toDataURL ? e.toDataURL().length : ''));
+    const pictures = () => [...box.querySelectorAll('img, svg, canvas, pre.seqlab-demo-text')].map(
+      (e) => e.tagName === 'PRE' ? (e.hidden ? '' : e.textContent)
+        : e.src || e.outerHTML.length + ':' + (e.toDataURL ? e.toDataURL().length : ''));
     const before = JSON.stringify(pictures());
     const min = parseFloat(input.min || 0), max = parseFloat(input.max || 100);
     const step = parseFloat(input.step) || 1, v = parseFloat(input.value);
@@ -237,7 +243,7 @@ def survey(site, browser):
             code_chars[rel] = result["codeChars"]
         if result["ranges"]:
             demos[rel] = page.evaluate(MOVE_SLIDERS)
-            page_faults += [f"demo slider {d['label']} moved but its figure did not change"
+            page_faults += [f"demo slider {d['label']} moved but what it shows did not change"
                             for d in demos[rel] if not d["changed"]]
         page_faults += [f"console error: {e[:160]}" for e in errors]
         page_faults += [f"request to another host: {u[:120]}" for u in sorted(set(outside))]

@@ -117,6 +117,23 @@ def test_text_only_demo_and_fixed_controls(static_mode):
     assert [f[1] for f in data["frames"]] == ["abcabc\n", "xyxy\n"]
     assert "n = 2" in page and 'type="hidden"' in page   # one static value: shown as text
     assert "<pre class=\"seqlab-demo-text\">abcabc\n</pre>" in page
+    assert "<img" not in page   # no picture to show: no empty-src image without alt text
+
+
+def test_every_image_has_a_picture_and_alt_text(static_mode):
+    """A demo whose default frame only prints and whose other frames draw: the page holds no
+    <img> with an empty src or alt (a broken image for the browser and a screen reader)."""
+    def show(n=0):
+        if n == 0:
+            print("nothing to draw")
+            return None
+        return draw(freq=float(n))
+
+    page = demo(show, n=Slider(range(3), value=0, label="n")).static_html()
+    (data,) = data_of(page)
+    assert data["frames"][0][0] is None and data["frames"][1][0] is not None
+    for tag in re.findall(r"<img[^>]*>", page):
+        assert re.search(r'src="data:image/[^"]+"', tag) and re.search(r'alt="[^"]+"', tag), tag
 
 
 def test_budget_is_enforced(static_mode):
@@ -223,3 +240,41 @@ def test_static_demo_responds_in_a_browser(static_mode, tmp_path):
     assert f"frame={flat} out=2 " in title.group(1), title.group(1)
     assert "f = 2, kind = cos, grid = on" in htmlmod.unescape(title.group(1))
     assert f'data-src="{want}"' in dom
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium package")
+def test_text_first_demo_shows_text_then_a_figure_in_a_browser(static_mode, tmp_path):
+    """A slider over frames that print, then draw: each move changes what the demo shows."""
+    def show(n=0):
+        print(f"n is {n}")
+        if n >= 2:
+            return draw(freq=float(n))
+
+    page = demo(show, n=Slider(range(3), value=0, label="n")).static_html()
+    (data,) = data_of(page)
+    want = data["images"][data["frames"][2][0]]
+    for f in ("seqlab-demos.js", "seqlab-demos.css"):
+        shutil.copy(ROOT / "book" / "_static" / f, tmp_path)
+    (tmp_path / "t.html").write_text(
+        "<!doctype html><html><head><title>wait</title>"
+        '<link rel="stylesheet" href="seqlab-demos.css">'
+        '<script defer src="seqlab-demos.js"></script></head><body>' + page +
+        "<script>window.addEventListener('load', function () {"
+        "var r = document.querySelector('input[type=range]'), seen = [];"
+        "function look() { var img = document.querySelector('img.seqlab-demo-frame');"
+        "  seen.push(document.querySelector('pre.seqlab-demo-text').textContent.trim() + '|' +"
+        "            (img && getComputedStyle(img).display !== 'none' ? img.alt : 'no image')); }"
+        "look(); [1, 2, 1].forEach(function (v) { r.value = v;"
+        "  r.dispatchEvent(new Event('input')); look(); });"
+        "document.title = seen.join(';');"
+        "document.body.setAttribute('data-src', document.querySelector('img').src);});"
+        "</script></body></html>")
+    proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                           "--allow-file-access-from-files", "--dump-dom",
+                           (tmp_path / "t.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    title = re.search(r"<title>(.*?)</title>", proc.stdout)
+    assert title, proc.stderr[-2000:]
+    assert htmlmod.unescape(title.group(1)).split(";") == [
+        "n is 0|no image", "n is 1|no image", "n is 2|Demo figure for n = 2", "n is 1|no image"]
+    assert f'data-src="{want}"' in proc.stdout

@@ -1,6 +1,6 @@
 /* Kernel-free demos (seqlab.demos): switch between frames precomputed at build time.
-   Each .seqlab-demo holds its controls, an <img>, a <pre> and a JSON block with the frames
-   of the grid over the controls' values (row-major, one index per control). No network. */
+   Each .seqlab-demo holds its controls, an <img> (absent while the frame shown only prints),
+   a <pre> and a JSON block with the frames of the grid over the controls' values (row-major, one index per control). No network. */
 (function () {
   "use strict";
   function setup(root) {
@@ -23,8 +23,13 @@
         if (c.type === "range") c.setAttribute("aria-valuetext", data.labels[j][i]);
       });
       var frame = data.frames[flat];
-      if (frame[0] === null) { img.hidden = true; }
+      if (frame[0] === null) { if (img) img.hidden = true; }
       else {
+        if (!img) {  // the first frame only printed: the page has no <img> until one is needed
+          img = document.createElement("img");
+          img.className = "seqlab-demo-frame";
+          pre.parentNode.insertBefore(img, pre);
+        }
         img.hidden = false;
         img.src = data.images[frame[0]];
         img.alt = data.alt + parts.join(", ");
