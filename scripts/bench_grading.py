@@ -37,6 +37,9 @@ MISTAKES = {
     "a04-attention": ("sdpa_backward", "dk = (ds.transpose(0, 2, 1) @ q) * scale",
                       "dk = ds.transpose(0, 2, 1) @ q"),
     "a05-transformer": ("block_backward", "dx = dx1 + dx_attn", "dx = dx_attn"),
+    "a06-rnn-training": ("train_rnn", "batch, steps = 16, 0.05, 5.0, 32, 3000",
+                         "batch, steps = 16, 0.05, 5.0, 32, 0"),
+    "a07-review-classifier": ("train_classifier", "opt.step()", "pass"),
 }
 
 
