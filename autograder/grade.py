@@ -85,6 +85,18 @@ def grade_one(job: tuple) -> dict:
     return result
 
 
+def one_thread_per_job() -> None:
+    """Each job is one core. Left at their defaults, torch and OpenBLAS in every job start a
+    thread per core, and on 2 cores 2 jobs of 2 spinning threads each made a05 8x slower
+    (3.4 s instead of 0.3 s a submission; scripts/bench_grading.py)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"  # for anything started from here
+    import torch
+    torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits  # numpy's BLAS, already loaded
+    threadpool_limits(1)
+
+
 def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -126,10 +138,11 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
 
     from . import checks, harness  # noqa: F401
     judge.course_copy()
+    one_thread_per_job()
     t0 = time.perf_counter()
     work = [(assignment, s, str(d), str(out)) for s, d in todo]
     results = []
-    with mp.get_context("fork").Pool(jobs, maxtasksperchild=50) as pool:
+    with mp.get_context("fork").Pool(jobs, one_thread_per_job, maxtasksperchild=50) as pool:
         for r in pool.imap_unordered(grade_one, work):
             results.append(r)
             if r["status"] != "graded":
@@ -150,9 +163,16 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
     return results
 
 
-def _nbgrader(*args, env=None) -> subprocess.CompletedProcess:
-    exe = shutil.which("nbgrader", path=os.path.dirname(sys.executable)) or "nbgrader"
-    return subprocess.run([exe, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+def _nbgrader_env(**extra) -> dict:
+    """The environment of an nbgrader command: nbgrader runs `alembic` from PATH when it
+    creates a gradebook, so the venv's bin comes first even when the venv is not activated
+    (`make grade` calls .venv/bin/python directly)."""
+    bindir = os.path.dirname(sys.executable)
+    return dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", **extra)
+
+
+def _nbgrader_exe() -> str:
+    return shutil.which("nbgrader", path=os.path.dirname(sys.executable)) or "nbgrader"
 
 
 def _gradebook_current(assignment: str) -> bool:
@@ -177,14 +197,18 @@ def _gradebook_current(assignment: str) -> bool:
 
 def _autograde(assignment: str, out: Path, students: list[str], jobs: int, log) -> None:
     """nbgrader writes the gradebook from the judge's verdicts (no kernel runs)."""
-    env = dict(os.environ, JUDGE_VERDICTS=str(out / "verdicts" / assignment))
+    env = _nbgrader_env(JUDGE_VERDICTS=str(out / "verdicts" / assignment))
     if not _gradebook_current(assignment):
         with tempfile.TemporaryDirectory() as release:
             # records the assignment and its cells in the gradebook
-            r = _nbgrader("generate_assignment", assignment, "--force",
-                          f"--CourseDirectory.release_directory={release}", env=env)
-            if r.returncode:
-                log("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])
+            r = subprocess.run([_nbgrader_exe(), "generate_assignment", assignment, "--force",
+                                f"--CourseDirectory.release_directory={release}"], cwd=ROOT,
+                               env=env, capture_output=True, text=True)
+        if not _gradebook_current(assignment):
+            log("NOT WRITTEN TO THE GRADEBOOK: nbgrader generate_assignment could not record "
+                f"{assignment} in {_db_url()} (results files are written):\n"
+                + (r.stdout + r.stderr)[-2000:])
+            return
     # nbgrader costs a fraction of a second per notebook even without a kernel: run one
     # `autograde` per job, each over its own shard of the class. SQLite takes one writer at a
     # time; the others wait for its lock (a generous busy timeout), so no write is lost.
@@ -201,8 +225,7 @@ def _autograde(assignment: str, out: Path, students: list[str], jobs: int, log) 
         url = _db_url()
         if url.startswith("sqlite:///") and len(shards) > 1:
             args.append(f"--CourseDirectory.db_url={url}?timeout=600")
-        exe = shutil.which("nbgrader", path=os.path.dirname(sys.executable)) or "nbgrader"
-        procs.append(subprocess.Popen([exe, *args], cwd=ROOT, env=env, text=True,
+        procs.append(subprocess.Popen([_nbgrader_exe(), *args], cwd=ROOT, env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     for p in procs:
         output, _ = p.communicate()
@@ -224,8 +247,15 @@ def main(argv=None) -> int:
     ap.add_argument("--student", action="append", help="grade only these students")
     ap.add_argument("--no-gradebook", action="store_true", help="results files only")
     a = ap.parse_args(argv)
-    grade_class(a.assignment, a.jobs or None, a.student, not a.no_gradebook)
-    return 0
+    lines = []
+
+    def log(line):
+        print(line, flush=True)
+        lines.append(line)
+    grade_class(a.assignment, a.jobs or None, a.student, not a.no_gradebook, log)
+    # a bad submission is not an error of the command; a gradebook nbgrader did not write is
+    return 1 if any(x.startswith(("NOT WRITTEN", "nbgrader autograde reported")) for x in lines) \
+        else 0
 
 
 if __name__ == "__main__":

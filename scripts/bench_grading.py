@@ -95,6 +95,15 @@ def make_class(classroom: Path, assignment: str, n: int) -> dict:
     return counts
 
 
+def gradebook_count(assignment: str) -> int:
+    """Submissions of `assignment` the gradebook holds with a score (what formgrader shows)."""
+    from nbgrader.api import Gradebook
+
+    from autograder.grade import _db_url
+    with Gradebook(_db_url()) as gb:
+        return sum(1 for s in gb.assignment_submissions(assignment) if s.max_score > 0)
+
+
 def isolation_overhead(repeat: int = 10) -> dict:
     from autograder import judge
     out = {}
@@ -115,7 +124,8 @@ def isolation_overhead(repeat: int = 10) -> dict:
 def serial_nbgrader(classroom: Path, assignment: str, n: int) -> float:
     """Seconds for the pre-judge pipeline on the first n students: one `nbgrader autograde`
     with nbgrader's Execute (a kernel per notebook), as the README's instructions ran it."""
-    env = dict(os.environ, COURSE_CLASSROOM=str(classroom))
+    from autograder.grade import _nbgrader_env
+    env = _nbgrader_env(COURSE_CLASSROOM=str(classroom))
     stage = classroom / f"serial-{n}"
     shutil.rmtree(stage, ignore_errors=True)
     for d in sorted((classroom / "submitted").iterdir())[:n]:
@@ -129,9 +139,13 @@ def serial_nbgrader(classroom: Path, assignment: str, n: int) -> float:
            f"--CourseDirectory.submitted_directory={os.path.relpath(stage, ROOT)}"]
     exe = str(Path(sys.executable).parent / "nbgrader")
     t0 = time.perf_counter()
-    subprocess.run([exe, "autograde", assignment, "--force", *cfg], cwd=ROOT, env=env,
-                   capture_output=True)
-    return time.perf_counter() - t0
+    r = subprocess.run([exe, "autograde", assignment, "--force", *cfg], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if r.returncode or "ERROR" in r.stderr:
+        sys.exit("the serial baseline failed (a figure from it would be meaningless):\n"
+                 + r.stderr[-3000:])
+    return seconds
 
 
 def main() -> None:
@@ -151,13 +165,17 @@ def main() -> None:
         t0 = time.perf_counter()
         results = grade.grade_class(a.assignment, a.jobs, log=lines.append)
         t_grade = time.perf_counter() - t0
+        problems = [line for line in lines if "problems" in line or "NOT WRITTEN" in line]
+        if problems:
+            sys.exit("make grade reported problems:\n" + "\n".join(problems))
         summary = [line for line in lines if " graded, " in line][-1]
         t_judge = float(summary.split("judge ")[1].split(" s")[0])
         fig = {"assignment": a.assignment, "n": a.n, "jobs": a.jobs, "kinds": counts,
                "make_grade_s": round(t_grade, 1),
                "judge_phase_s": t_judge, "gradebook_phase_s": round(t_grade - t_judge, 1),
                "per_submission_s": round(sum(r["seconds"] for r in results) / len(results), 3),
-               "graded": sum(r["status"] == "graded" for r in results)}
+               "graded": sum(r["status"] == "graded" for r in results),
+               "in_gradebook": gradebook_count(a.assignment)}
         fig.update(isolation_overhead())
         if a.serial_n:
             # two sizes, so that the fixed cost of one nbgrader run is not multiplied

@@ -13,6 +13,7 @@ For each assignment, in a throwaway course built from the repository's own confi
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -128,3 +129,22 @@ def test_results_files_and_export_agree_with_the_gradebook(graded_course):
     bad = json.loads((course / "classroom" / "results" / name / "corrupt.json").read_text())
     assert bad["status"] == "not_graded" and bad["reason"], bad
     assert "NOT GRADED corrupt" in proc.stdout
+
+
+def test_make_grade_creates_the_gradebook_without_an_activated_venv(tmp_path):
+    """A fresh classroom (no gradebook yet) and `make grade` run as the Makefile runs it:
+    .venv/bin/python with the venv NOT on PATH. nbgrader creates the gradebook with `alembic`
+    from PATH; the gradebook must still hold the graded submission."""
+    name = "a01-rnn"
+    classroom = tmp_path / "classroom"
+    folder = classroom / "submitted" / "alice" / name
+    folder.mkdir(parents=True)
+    shutil.copy(master_path(name), folder / f"{name}.ipynb")
+    env = dict(os.environ, COURSE_CLASSROOM=str(classroom), PATH="/usr/bin:/bin")
+    proc = subprocess.run([sys.executable, "-m", "autograder.grade", name, "--jobs", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{classroom / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(name, "alice")
+        assert sub.score == 23, sub.score                 # every autograded point of a01
