@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import reference as ref
-from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, grad_mistakes,
-                      needed_first, run_cases, student, terms_scale, torch_vjp, unpack, HIDDEN)
+from .harness import (Backward, Mistakes, call, check_close, dict_with_keys, distinct_sizes,
+                      run_cases, torch_vjp, unpack, HIDDEN)
 
 STEP_GRADS = ("dx", "dh_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRADS = ("dx", "dh0", "dW_xh", "dW_hh", "db_h")
@@ -25,98 +25,59 @@ TANH = {"no_tanh_derivative": "the tanh derivative (1 - h**2) is left out"}
 CARRY = {"no_carry": "the gradient from step t+1 is not carried back to step t"}
 
 
-def _rnn_params(rng, kind):
+def _draw(c):
+    """rnn_forward's arguments (x, h0, W_xh, W_hh, b_h) and the sizes (N, T, D, H)."""
+    rng, kind = c.rng, c.kind
     if kind == "single":
         N, T = 1, 1
         D, H = int(rng.integers(1, 5)), int(rng.integers(1, 6))
     else:
         N, T, D, H = distinct_sizes(rng, (2, 5), (2, 7), (2, 6), (2, 7))
     scale = 3.0 if kind == "saturated" else 0.7
-    p = {"x": rng.standard_normal((N, T, D)), "h0": 0.5 * rng.standard_normal((N, H)),
-         "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
-         "W_hh": scale * rng.standard_normal((H, H)) / np.sqrt(H),
-         "b_h": 0.1 * rng.standard_normal(H)}
-    return p, (N, T, D, H)
-
-
-def _draw(c):
-    p, dims = _rnn_params(c.rng, c.kind)
-    c.label = "{} case N={}, T={}, D={}, H={}".format(c.kind, *dims)
-    return p, dims
-
-
-def _step_inputs(p):
-    return {"x": p["x"][:, 0], "h_prev": p["h0"], "W_xh": p["W_xh"], "W_hh": p["W_hh"],
-            "b_h": p["b_h"]}
-
-
-def _seq_inputs(p):
-    return {k: p[k] for k in ("x", "h0", "W_xh", "W_hh", "b_h")}
+    c.label = f"{kind} case N={N}, T={T}, D={D}, H={H}"
+    return {"x": rng.standard_normal((N, T, D)), "h0": 0.5 * rng.standard_normal((N, H)),
+            "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
+            "W_hh": scale * rng.standard_normal((H, H)) / np.sqrt(H),
+            "b_h": 0.1 * rng.standard_normal(H)}, (N, T, D, H)
 
 
 # ---------------------------------------------------------------- single step
+def _step_case(c):
+    p, (N, _, _, H) = _draw(c)
+    inp = {"x": p["x"][:, 0], "h_prev": p["h0"], **{k: p[k] for k in ("W_xh", "W_hh", "b_h")}}
+    return inp, {"dh_next": c.rng.standard_normal((N, H))}
+
+
+STEP = Backward("rnn_step_forward", "rnn_step_backward", ref.rnn_step, {"h_next": ("N", "H")},
+                ("dh_next",), STEP_GRADS, _AXES, TANH, frozenset(TANH))
+
+
 def check_rnn_step_forward(rnn_step_forward, seed=None, case=None):
-    def body(c):
-        inp = _step_inputs(_draw(c)[0])
-        expected = torch_vjp(ref.rnn_step, inp, None, wrt=[])[1]
-        h_next, _ = student("rnn_step_forward", rnn_step_forward, inp, 2)
-        check_close("h_next", h_next, expected, axes=("N", "H"))
-    run_cases("rnn_step_forward", seed, case, body)
+    STEP.check(rnn_step_forward, None, None, seed, case, _step_case)
 
 
 def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, grad, seed=None, case=None):
     """Check one gradient (one of STEP_GRADS) of rnn_step_backward."""
-    if grad not in STEP_GRADS:
-        raise ValueError(f"grad must be one of {STEP_GRADS}")
-    name = grad[1:]
-
-    def body(c):
-        p, (N, _, _, H) = _draw(c)
-        inp = _step_inputs(p)
-        dh_next = c.rng.standard_normal((N, H))
-        grads, h_ref = torch_vjp(ref.rnn_step, inp, dh_next)
-        h_next, cache = student("rnn_step_forward", rnn_step_forward, inp, 2)
-        needed_first("rnn_step_forward",
-                     lambda: check_close("h_next", h_next, h_ref, axes=("N", "H")))
-        out = call("rnn_step_backward", rnn_step_backward, dh_next, cache,
-                   arg_names=("dh_next", "cache"))
-        got = unpack("rnn_step_backward", out, 5)[STEP_GRADS.index(grad)]
-        check_close(grad, got, grads[name], axes=_AXES[name],
-                    scale=terms_scale(ref.rnn_step, inp, dh_next, name, set(TANH)),
-                    known=grad_mistakes(TANH, ref.rnn_step, inp, dh_next, name))
-    run_cases(f"rnn_step_backward {grad}", seed, case, body)
+    STEP.check(rnn_step_forward, rnn_step_backward, grad, seed, case, _step_case)
 
 
 # ---------------------------------------------------------------- whole sequence
+def _seq_case(c):
+    p, (N, T, _, H) = _draw(c)
+    return p, {"dh": c.rng.standard_normal((N, T, H))}
+
+
+SEQ = Backward("rnn_forward", "rnn_backward", ref.rnn_forward, {"h": ("N", "T", "H")}, ("dh",),
+               SEQ_GRADS, {**_AXES, "x": ("N", "T", "D")}, {**TANH, **CARRY}, frozenset(TANH))
+
+
 def check_rnn_forward(rnn_forward, seed=None, case=None):
-    def body(c):
-        inp = _seq_inputs(_draw(c)[0])
-        expected = torch_vjp(ref.rnn_forward, inp, None, wrt=[])[1]
-        h, _ = student("rnn_forward", rnn_forward, inp, 2)
-        check_close("h", h, expected, axes=("N", "T", "H"))
-    run_cases("rnn_forward", seed, case, body)
+    SEQ.check(rnn_forward, None, None, seed, case, _seq_case)
 
 
 def check_rnn_backward(rnn_forward, rnn_backward, grad, seed=None, case=None):
     """Check one gradient (one of SEQ_GRADS) of rnn_backward, the full BPTT."""
-    if grad not in SEQ_GRADS:
-        raise ValueError(f"grad must be one of {SEQ_GRADS}")
-    name = grad[1:]
-    axes = {"x": ("N", "T", "D")}.get(name, _AXES[name])
-
-    def body(c):
-        p, (N, T, _, H) = _draw(c)
-        inp = _seq_inputs(p)
-        dh = c.rng.standard_normal((N, T, H))
-        grads, h_ref = torch_vjp(ref.rnn_forward, inp, dh)
-        h, cache = student("rnn_forward", rnn_forward, inp, 2)
-        needed_first("rnn_forward", lambda: check_close("h", h, h_ref, axes=("N", "T", "H")))
-        out = call("rnn_backward", rnn_backward, dh, cache, arg_names=("dh", "cache"))
-        got = unpack("rnn_backward", out, 5)[SEQ_GRADS.index(grad)]
-        check_close(grad, got, grads[name], axes=axes,
-                    scale=terms_scale(ref.rnn_forward, inp, dh, name, set(TANH)),
-                    known=grad_mistakes({**TANH, **CARRY}, ref.rnn_forward, inp, dh, name))
-    run_cases(f"rnn_backward {grad}", seed, case, body)
+    SEQ.check(rnn_forward, rnn_backward, grad, seed, case, _seq_case)
 
 
 # ---------------------------------------------------------------- loss
@@ -186,9 +147,7 @@ def check_clip_grad_norm(clip_grad_norm, seed=None, case=None):
         out = call("clip_grad_norm", clip_grad_norm, grads, max_norm,
                    arg_names=("grads", "max_norm"))
         clipped, norm = unpack("clip_grad_norm", out, 2)
-        if not isinstance(clipped, dict) or set(clipped) != set(grads):
-            raise CheckFailure("clip_grad_norm must return a dict with the same keys as its "
-                               f"input ({sorted(grads)}).", ["wrong_keys"])
+        dict_with_keys("the clipped gradients clip_grad_norm returns", clipped, grads)
         check_close("total_norm", norm, np.asarray(total))
         for k, g in grads.items():
             check_close(f"clipped['{k}']", clipped[k], g * scale, known=Mistakes.of({

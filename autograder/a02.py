@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import reference as ref
-from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, grad_mistakes,
-                      needed_first, run_cases, student, terms_scale, torch_vjp, unpack, HIDDEN)
+from .harness import (Backward, Mistakes, call, check_close, dict_with_keys, distinct_sizes,
+                      run_cases, unpack, HIDDEN)
 from .reference import LM_PARAMS
 
 JORDAN_GRADS = ("dx", "dy0", "dW_xh", "dW_yh", "db_h", "dW_hy", "db_y")
@@ -30,7 +30,8 @@ TBPTT_MISTAKES = {
 
 
 # ---------------------------------------------------------------- Jordan network
-def _jordan_params(c):
+def _jordan_case(c):
+    """(jordan_forward's arguments, {"dy": the upstream gradient})."""
     rng, kind = c.rng, c.kind
     if kind == "single":
         N, T = 1, 1
@@ -39,44 +40,27 @@ def _jordan_params(c):
         N, T, D, H, C = distinct_sizes(rng, (2, 5), (2, 8), (2, 8), (3, 9), (2, 9))
     scale = 3.0 if kind == "saturated" else 0.7
     c.label = f"{kind} case N={N}, T={T}, D={D}, H={H}, C={C}"
-    return {"x": rng.standard_normal((N, T, D)), "y0": 0.5 * rng.standard_normal((N, C)),
-            "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
-            "W_yh": scale * rng.standard_normal((H, C)) / np.sqrt(C),
-            "b_h": 0.1 * rng.standard_normal(H),
-            "W_hy": rng.standard_normal((C, H)) / np.sqrt(H),
-            "b_y": 0.1 * rng.standard_normal(C)}
+    p = {"x": rng.standard_normal((N, T, D)), "y0": 0.5 * rng.standard_normal((N, C)),
+         "W_xh": scale * rng.standard_normal((H, D)) / np.sqrt(D),
+         "W_yh": scale * rng.standard_normal((H, C)) / np.sqrt(C),
+         "b_h": 0.1 * rng.standard_normal(H),
+         "W_hy": rng.standard_normal((C, H)) / np.sqrt(H),
+         "b_y": 0.1 * rng.standard_normal(C)}
+    return p, {"dy": rng.standard_normal((N, T, C))}
+
+
+JORDAN = Backward("jordan_forward", "jordan_backward", ref.jordan_forward,
+                  {"h": ("N", "T", "H"), "y": ("N", "T", "C")}, ("dy",), JORDAN_GRADS,
+                  _JORDAN_AXES, JORDAN_MISTAKES, frozenset({"no_tanh_derivative"}))
 
 
 def check_jordan_forward(jordan_forward, seed=None, case=None):
-    def body(c):
-        p = _jordan_params(c)
-        h_ref, y_ref = torch_vjp(ref.jordan_forward, p, (None, None), wrt=[])[1]
-        h, y, _ = student("jordan_forward", jordan_forward, p, 3)
-        check_close("h", h, h_ref, axes=("N", "T", "H"))
-        check_close("y", y, y_ref, axes=("N", "T", "C"))
-    run_cases("jordan_forward", seed, case, body)
+    JORDAN.check(jordan_forward, None, None, seed, case, _jordan_case)
 
 
 def check_jordan_backward(jordan_forward, jordan_backward, grad, seed=None, case=None):
     """Check one gradient (one of JORDAN_GRADS) of jordan_backward."""
-    if grad not in JORDAN_GRADS:
-        raise ValueError(f"grad must be one of {JORDAN_GRADS}")
-    name = grad[1:]
-
-    def body(c):
-        p = _jordan_params(c)
-        N, T, _ = p["x"].shape
-        dy = c.rng.standard_normal((N, T, p["W_hy"].shape[0]))
-        grads, (h_ref, y_ref) = torch_vjp(ref.jordan_forward, p, (None, dy))
-        h, y, cache = student("jordan_forward", jordan_forward, p, 3)
-        needed_first("jordan_forward", lambda: check_close("y", y, y_ref, axes=("N", "T", "C")))
-        out = call("jordan_backward", jordan_backward, dy, cache, arg_names=("dy", "cache"))
-        got = unpack("jordan_backward", out, 7)[JORDAN_GRADS.index(grad)]
-        check_close(grad, got, grads[name], axes=_JORDAN_AXES[name],
-                    scale=terms_scale(ref.jordan_forward, p, (None, dy), name,
-                                      {"no_tanh_derivative"}),
-                    known=grad_mistakes(JORDAN_MISTAKES, ref.jordan_forward, p, (None, dy), name))
-    run_cases(f"jordan_backward {grad}", seed, case, body)
+    JORDAN.check(jordan_forward, jordan_backward, grad, seed, case, _jordan_case)
 
 
 # ---------------------------------------------------------------- truncated BPTT
@@ -122,8 +106,7 @@ def check_tbptt(tbptt_gradients, part, seed=None, case=None):
         elif part == "h_last":
             check_close("h_last", h_last, h_ref, axes=("N", "H"))
         else:
-            if not isinstance(grads, dict) or part not in grads:
-                raise CheckFailure(f"grads must be a dict with the key '{part}'.", ["wrong_keys"])
+            dict_with_keys("the grads tbptt_gradients returns", grads, [part])
             check_close(f"grads['{part}']", grads[part], grads_ref[part],
                         known=wrong(lambda r: r[1][part]))
     run_cases(f"tbptt_gradients {part}", seed, case, body)
@@ -139,9 +122,7 @@ def check_clip_by_value(clip_by_value, seed=None, case=None):
         c = float(rng.uniform(0.5, 2.0))
         cs.label = f"{cs.kind} case c={c:.3g}"
         out = call("clip_by_value", clip_by_value, grads, c, arg_names=("grads", "c"))
-        if not isinstance(out, dict) or set(out) != set(grads):
-            raise CheckFailure("clip_by_value must return a dict with the input's keys.",
-                               ["wrong_keys"])
+        dict_with_keys("what clip_by_value returns", out, grads)
         total = np.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
         for k_, g in grads.items():
             check_close(f"clipped['{k_}']", out[k_], np.clip(g, -c, c), known=Mistakes.of({

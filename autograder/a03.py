@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import reference as ref
-from .harness import (CheckFailure, call, check_close, distinct_sizes, grad_mistakes, needed_first,
-                      run_cases, student, terms_scale, torch_vjp, unpack, value_mistakes, HIDDEN)
+from .harness import (Backward, CheckFailure, check_close, distinct_sizes, run_cases, student,
+                      torch_vjp, value_mistakes, HIDDEN)
 
 CASES_HIDDEN = HIDDEN
 LSTM_STEP_GRADS = ("dx", "dh_prev", "dc_prev", "dW_x", "dW_h", "db")
@@ -124,43 +124,52 @@ def _params(c, gates, peephole=False):
     return p, c_prev, (N, T, D, H)
 
 
-NO_DERIVATIVES = {4: {"no_sigmoid_derivative", "no_tanh_c_derivative", "no_tanh_g_derivative"},
-                  3: {"no_sigmoid_derivative", "no_tanh_derivative"}}
+NO_DERIVATIVES = {4: frozenset({"no_sigmoid_derivative", "no_tanh_c_derivative",
+                                "no_tanh_g_derivative"}),
+                  3: frozenset({"no_sigmoid_derivative", "no_tanh_derivative"})}
 
 
-def _check_grad(grad, got, expected, H, known, gates, scale):
-    """check_close for one gradient; for a stacked weight or bias gradient the message also
-    says which gate and unit the worst row belongs to."""
-    if grad in ("dx", "dh_prev", "dc_prev", "dh0"):
-        axes = ("N", "T", "D") if expected.ndim == 3 else ("N", "D" if grad == "dx" else "H")
-        return check_close(grad, got, expected, axes=axes, known=known, scale=scale)
-    names = "ifgo" if gates == 4 else "rzn"
-    check_close(grad, got, expected, known=known, scale=scale,
-                axes={"dW_x": ("row", "D"), "dW_h": ("row", "H")}.get(grad, ("row",)),
-                where=lambda i: f"(Row {i[0]} belongs to gate {names[i[0] // H]}, unit "
-                                f"{i[0] % H}, 0-based.)")
+def _gate_row(gates):
+    """Words about the worst row of a stacked weight or bias gradient: its gate and unit."""
+    def where(name, index, inputs):
+        if name[0] not in "Wb":
+            return ""
+        H = inputs["h_prev" if "h_prev" in inputs else "h0"].shape[1]
+        return f"(Row {index[0]} belongs to gate {gates[index[0] // H]}, unit " \
+               f"{index[0] % H}, 0-based.)"
+    return where
 
 
-NN_LSTM = ("h differs from torch.nn.LSTM(batch_first=True, dtype=torch.float64) with your "
-           "weights mapped in (weight_ih_l0 = W_x, weight_hh_l0 = W_h, bias_ih_l0 = "
-           "bias_hh_l0 = b / 2, c0 = 0)")
-NN_GRU = ("h differs from torch.nn.GRU(batch_first=True, dtype=torch.float64) with your "
-          "weights mapped in (weight_ih_l0 = W_x, weight_hh_l0 = W_h, bias_ih_l0 = b_x, "
-          "bias_hh_l0 = b_h)")
+_AXES = {"x": ("N", "D"), "h_prev": ("N", "H"), "c_prev": ("N", "H"), "h0": ("N", "H"),
+         "W_x": ("row", "D"), "W_h": ("row", "H"), "b": ("row",), "b_x": ("row",),
+         "b_h": ("row",)}
+_SEQ_AXES = {**_AXES, "x": ("N", "T", "D")}
 
 
-def _against_torch_nn(what, h, h_nn, known):
-    try:
-        check_close("h", h, h_nn, axes=("N", "T", "H"), known=known)
-    except CheckFailure as e:
-        raise CheckFailure(f"{what}: {e}", e.causes) from None
+def _check_against_nn(kind, forward, seed, case):
+    """The student's h against the torch forward AND against torch.nn.LSTM / torch.nn.GRU
+    (batch_first=True, float64) with the student's weights mapped in."""
+    mapped = ("bias_ih_l0 = bias_hh_l0 = b / 2, c0 = 0" if kind == "LSTM" else
+              "bias_ih_l0 = b_x, bias_hh_l0 = b_h")
+    reference, messages = ((ref.lstm_forward, LSTM_FORWARD_MISTAKES) if kind == "LSTM" else
+                           (ref.gru_forward, GRU_FORWARD_MISTAKES))
 
-
-def _step_inputs(p, c_prev=None):
-    inp = {"x": p["x"][:, 0], "h_prev": p["h0"]}
-    if c_prev is not None:
-        inp["c_prev"] = c_prev
-    return {**inp, **{k: p[k] for k in p if k[0] in "Wb"}}
+    def body(c):
+        p, _, _ = _params(c, 4 if kind == "LSTM" else 3)
+        inp = _seq_inputs(p)
+        h_ref = torch_vjp(reference, inp, None, wrt=[])[1]
+        biases = (p["b"] / 2, p["b"] / 2) if kind == "LSTM" else (p["b_x"], p["b_h"])
+        h_nn = ref.torch_nn_rnn(kind, p["x"], p["h0"], p["W_x"], p["W_h"], *biases)
+        h, _ = student(f"{kind.lower()}_forward", forward, inp, 2)
+        known = value_mistakes(messages, reference, inp)
+        try:
+            check_close("h", h, h_nn, axes=("N", "T", "H"), known=known)
+        except CheckFailure as e:
+            raise CheckFailure(f"h differs from torch.nn.{kind}(batch_first=True, dtype=torch."
+                               f"float64) with your weights mapped in (weight_ih_l0 = W_x, "
+                               f"weight_hh_l0 = W_h, {mapped}): {e}", e.causes) from None
+        check_close("h", h, h_ref, axes=("N", "T", "H"), known=known)
+    run_cases(f"{kind.lower()}_forward (also against torch.nn.{kind})", seed, case, body)
 
 
 def _seq_inputs(p):
@@ -168,80 +177,60 @@ def _seq_inputs(p):
 
 
 # ==================================================================== LSTM
+def _step_case(gates):
+    def draw(c):
+        p, c_prev, (N, _, _, H) = _params(c, gates)
+        inp = {"x": p["x"][:, 0], "h_prev": p["h0"], **({"c_prev": c_prev} if gates == 4 else {}),
+               **{k: p[k] for k in p if k[0] in "Wb"}}
+        upstream = {"dh_next": c.rng.standard_normal((N, H))}
+        if gates == 4:
+            upstream["dc_next"] = c.rng.standard_normal((N, H))
+        return inp, upstream
+    return draw
+
+
+def _seq_case(gates):
+    def draw(c):
+        p, _, (N, T, _, H) = _params(c, gates)
+        return _seq_inputs(p), {"dh": c.rng.standard_normal((N, T, H))}
+    return draw
+
+
+LSTM_STEP = Backward("lstm_step_forward", "lstm_step_backward", ref.lstm_step,
+                     {"h_next": ("N", "H"), "c_next": ("N", "H")}, ("dh_next", "dc_next"),
+                     LSTM_STEP_GRADS, _AXES, LSTM_BACKWARD_MISTAKES, NO_DERIVATIVES[4],
+                     LSTM_FORWARD_MISTAKES, _gate_row("ifgo"))
+LSTM_SEQ = Backward("lstm_forward", "lstm_backward", ref.lstm_forward, {"h": ("N", "T", "H")},
+                    ("dh",), LSTM_SEQ_GRADS, _SEQ_AXES,
+                    {**LSTM_SEQ_MISTAKES, **LSTM_BACKWARD_MISTAKES}, NO_DERIVATIVES[4],
+                    LSTM_FORWARD_MISTAKES, _gate_row("ifgo"))
+GRU_STEP = Backward("gru_step_forward", "gru_step_backward", ref.gru_step,
+                    {"h_next": ("N", "H")}, ("dh_next",), GRU_STEP_GRADS, _AXES,
+                    GRU_BACKWARD_MISTAKES, NO_DERIVATIVES[3], GRU_FORWARD_MISTAKES,
+                    _gate_row("rzn"))
+GRU_SEQ = Backward("gru_forward", "gru_backward", ref.gru_forward, {"h": ("N", "T", "H")},
+                   ("dh",), GRU_SEQ_GRADS, _SEQ_AXES, {**GRU_SEQ_MISTAKES, **GRU_BACKWARD_MISTAKES},
+                   NO_DERIVATIVES[3], GRU_FORWARD_MISTAKES, _gate_row("rzn"))
+
+
 def check_lstm_step_forward(lstm_step_forward, seed=None, case=None):
-    def body(c):
-        p, c_prev, _ = _params(c, 4)
-        inp = _step_inputs(p, c_prev)
-        h_ref, c_ref = torch_vjp(ref.lstm_step, inp, None, wrt=[])[1]
-        h_next, c_next, _ = student("lstm_step_forward", lstm_step_forward, inp, 3)
-        for i, (nm, got, want) in enumerate((("c_next", c_next, c_ref),
-                                             ("h_next", h_next, h_ref))):
-            check_close(nm, got, want, axes=("N", "H"), known=value_mistakes(
-                LSTM_FORWARD_MISTAKES, ref.lstm_step, inp, pick=1 - i))
-    run_cases("lstm_step_forward", seed, case, body)
+    LSTM_STEP.check(lstm_step_forward, None, None, seed, case, _step_case(4))
 
 
 def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, grad, seed=None,
                              case=None):
     """Check one gradient (one of LSTM_STEP_GRADS) of lstm_step_backward."""
-    if grad not in LSTM_STEP_GRADS:
-        raise ValueError(f"grad must be one of {LSTM_STEP_GRADS}")
-    name = grad[1:]  # "dW_x" -> "W_x"
-
-    def body(c):
-        p, c_prev, (N, _, _, H) = _params(c, 4)
-        inp = _step_inputs(p, c_prev)
-        up = (c.rng.standard_normal((N, H)), c.rng.standard_normal((N, H)))
-        grads, (h_ref, c_ref) = torch_vjp(ref.lstm_step, inp, up)
-        h_next, c_next, cache = student("lstm_step_forward", lstm_step_forward, inp, 3)
-        needed_first("lstm_step_forward", lambda: (
-            check_close("c_next", c_next, c_ref, axes=("N", "H")),
-            check_close("h_next", h_next, h_ref, axes=("N", "H"))))
-        out = call("lstm_step_backward", lstm_step_backward, up[0], up[1], cache,
-                   arg_names=("dh_next", "dc_next", "cache"))
-        got = unpack("lstm_step_backward", out, 6)[LSTM_STEP_GRADS.index(grad)]
-        _check_grad(grad, got, grads[name], H, grad_mistakes(
-            LSTM_BACKWARD_MISTAKES, ref.lstm_step, inp, up, name), 4,
-            terms_scale(ref.lstm_step, inp, up, name, NO_DERIVATIVES[4]))
-    run_cases(f"lstm_step_backward {grad}", seed, case, body)
-
-
-def check_lstm_forward(lstm_forward, seed=None, case=None):
-    """The student's h against the torch forward AND against torch.nn.LSTM."""
-    def body(c):
-        p, _, _ = _params(c, 4)
-        inp = _seq_inputs(p)
-        h_ref = torch_vjp(ref.lstm_forward, inp, None, wrt=[])[1]
-        h_nn = ref.torch_nn_rnn("LSTM", p["x"], p["h0"], p["W_x"], p["W_h"], p["b"] / 2,
-                                p["b"] / 2)
-        h, _ = student("lstm_forward", lstm_forward, inp, 2)
-        known = value_mistakes(LSTM_FORWARD_MISTAKES, ref.lstm_forward, inp)
-        _against_torch_nn(NN_LSTM, h, h_nn, known)
-        check_close("h", h, h_ref, axes=("N", "T", "H"), known=known)
-    run_cases("lstm_forward (also against torch.nn.LSTM)", seed, case, body)
+    LSTM_STEP.check(lstm_step_forward, lstm_step_backward, grad, seed, case, _step_case(4))
 
 
 def check_lstm_backward(lstm_forward, lstm_backward, grad, seed=None, case=None):
     """Check one gradient (one of LSTM_SEQ_GRADS) of lstm_backward."""
-    if grad not in LSTM_SEQ_GRADS:
-        raise ValueError(f"grad must be one of {LSTM_SEQ_GRADS}")
-    name = grad[1:]
+    LSTM_SEQ.check(lstm_forward, lstm_backward, grad, seed, case, _seq_case(4))
 
-    def body(c):
-        p, _, (N, T, _, H) = _params(c, 4)
-        inp = _seq_inputs(p)
-        dh = c.rng.standard_normal((N, T, H))
-        grads, h_ref = torch_vjp(ref.lstm_forward, inp, dh)
-        h, cache = student("lstm_forward", lstm_forward, inp, 2)
-        needed_first("lstm_forward", lambda: check_close(
-            "h", h, h_ref, axes=("N", "T", "H"),
-            known=value_mistakes(LSTM_FORWARD_MISTAKES, ref.lstm_forward, inp)))
-        out = call("lstm_backward", lstm_backward, dh, cache, arg_names=("dh", "cache"))
-        got = unpack("lstm_backward", out, 5)[LSTM_SEQ_GRADS.index(grad)]
-        _check_grad(grad, got, grads[name], H, grad_mistakes(
-            {**LSTM_SEQ_MISTAKES, **LSTM_BACKWARD_MISTAKES}, ref.lstm_forward, inp, dh,
-            name), 4, terms_scale(ref.lstm_forward, inp, dh, name, NO_DERIVATIVES[4]))
-    run_cases(f"lstm_backward {grad}", seed, case, body)
+
+def check_lstm_forward(lstm_forward, seed=None, case=None):
+    """The student's h against the torch forward AND against torch.nn.LSTM."""
+    _check_against_nn("LSTM", lstm_forward, seed, case)
 
 
 def check_peephole_lstm_forward(peephole_lstm_forward, seed=None, case=None):
@@ -258,69 +247,19 @@ def check_peephole_lstm_forward(peephole_lstm_forward, seed=None, case=None):
 
 # ==================================================================== GRU
 def check_gru_step_forward(gru_step_forward, seed=None, case=None):
-    def body(c):
-        inp = _step_inputs(_params(c, 3)[0])
-        h_ref = torch_vjp(ref.gru_step, inp, None, wrt=[])[1]
-        h_next, _ = student("gru_step_forward", gru_step_forward, inp, 2)
-        check_close("h_next", h_next, h_ref, axes=("N", "H"),
-                    known=value_mistakes(GRU_FORWARD_MISTAKES, ref.gru_step, inp))
-    run_cases("gru_step_forward", seed, case, body)
+    GRU_STEP.check(gru_step_forward, None, None, seed, case, _step_case(3))
 
 
 def check_gru_step_backward(gru_step_forward, gru_step_backward, grad, seed=None, case=None):
     """Check one gradient (one of GRU_STEP_GRADS) of gru_step_backward."""
-    if grad not in GRU_STEP_GRADS:
-        raise ValueError(f"grad must be one of {GRU_STEP_GRADS}")
-    name = grad[1:]
-
-    def body(c):
-        p, _, (N, _, _, H) = _params(c, 3)
-        inp = _step_inputs(p)
-        dh_next = c.rng.standard_normal((N, H))
-        grads, h_ref = torch_vjp(ref.gru_step, inp, dh_next)
-        h_next, cache = student("gru_step_forward", gru_step_forward, inp, 2)
-        needed_first("gru_step_forward", lambda: check_close(
-            "h_next", h_next, h_ref, axes=("N", "H"),
-            known=value_mistakes(GRU_FORWARD_MISTAKES, ref.gru_step, inp)))
-        out = call("gru_step_backward", gru_step_backward, dh_next, cache,
-                   arg_names=("dh_next", "cache"))
-        got = unpack("gru_step_backward", out, 6)[GRU_STEP_GRADS.index(grad)]
-        _check_grad(grad, got, grads[name], H, grad_mistakes(
-            GRU_BACKWARD_MISTAKES, ref.gru_step, inp, dh_next, name), 3,
-            terms_scale(ref.gru_step, inp, dh_next, name, NO_DERIVATIVES[3]))
-    run_cases(f"gru_step_backward {grad}", seed, case, body)
+    GRU_STEP.check(gru_step_forward, gru_step_backward, grad, seed, case, _step_case(3))
 
 
 def check_gru_forward(gru_forward, seed=None, case=None):
     """The student's h against the torch forward AND against torch.nn.GRU."""
-    def body(c):
-        p, _, _ = _params(c, 3)
-        h_ref = torch_vjp(ref.gru_forward, p, None, wrt=[])[1]
-        h_nn = ref.torch_nn_rnn("GRU", p["x"], p["h0"], p["W_x"], p["W_h"], p["b_x"], p["b_h"])
-        h, _ = student("gru_forward", gru_forward, p, 2)
-        known = value_mistakes(GRU_FORWARD_MISTAKES, ref.gru_forward, p)
-        _against_torch_nn(NN_GRU, h, h_nn, known)
-        check_close("h", h, h_ref, axes=("N", "T", "H"), known=known)
-    run_cases("gru_forward (also against torch.nn.GRU)", seed, case, body)
+    _check_against_nn("GRU", gru_forward, seed, case)
 
 
 def check_gru_backward(gru_forward, gru_backward, grad, seed=None, case=None):
     """Check one gradient (one of GRU_SEQ_GRADS) of gru_backward."""
-    if grad not in GRU_SEQ_GRADS:
-        raise ValueError(f"grad must be one of {GRU_SEQ_GRADS}")
-    name = grad[1:]
-
-    def body(c):
-        p, _, (N, T, _, H) = _params(c, 3)
-        dh = c.rng.standard_normal((N, T, H))
-        grads, h_ref = torch_vjp(ref.gru_forward, p, dh)
-        h, cache = student("gru_forward", gru_forward, p, 2)
-        needed_first("gru_forward", lambda: check_close(
-            "h", h, h_ref, axes=("N", "T", "H"),
-            known=value_mistakes(GRU_FORWARD_MISTAKES, ref.gru_forward, p)))
-        out = call("gru_backward", gru_backward, dh, cache, arg_names=("dh", "cache"))
-        got = unpack("gru_backward", out, 6)[GRU_SEQ_GRADS.index(grad)]
-        _check_grad(grad, got, grads[name], H, grad_mistakes(
-            {**GRU_SEQ_MISTAKES, **GRU_BACKWARD_MISTAKES}, ref.gru_forward, p, dh, name), 3,
-            terms_scale(ref.gru_forward, p, dh, name, NO_DERIVATIVES[3]))
-    run_cases(f"gru_backward {grad}", seed, case, body)
+    GRU_SEQ.check(gru_forward, gru_backward, grad, seed, case, _seq_case(3))

@@ -1,6 +1,6 @@
 """Checks for assignment a04 (attention: additive and scaled dot-product attention in
-numpy, the backward pass of masked scaled dot-product attention, a decoder step with
-attention in torch, and a trained transliteration model).
+numpy, the backward pass of masked scaled dot-product attention and a decoder step with
+attention in torch, whose training is checked through its gradients).
 
 Conventions: batch-first, float64; masks are boolean and True where attention is allowed
 (for a padding mask over keys: True on real tokens). Same replay API as every assignment
@@ -11,16 +11,16 @@ from __future__ import annotations
 import math
 from functools import partial
 
-import numpy as np
 import torch
 
 from . import reference as ref
-from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, needed_first,
-                      run_cases,
-                      student, torch_vjp, unpack)
+from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes,
+                      forward_then_backward, grad_mistakes, run_cases, student, terms_scale,
+                      torch_vjp, unpack, value_mistakes)
 
 CASES_HIDDEN = ("regular", "regular", "single", "large")
 SDPA_GRADS = ("dq", "dk", "dv")
+SDPA_AXES = {"q": ("N", "query", "d_k"), "k": ("N", "key", "d_k"), "v": ("N", "key", "d_v")}
 MASK_MISTAKES = {"no_mask": "the mask is ignored",
                  "mask_after_softmax": "the mask is applied after the softmax (masked weights "
                                        "set to 0 without renormalising the row)"}
@@ -40,11 +40,6 @@ def _dims(rng, kind, *more):
     if kind == "single":
         return [1, 1, 1] + distinct_sizes(rng, *more)
     return distinct_sizes(rng, (1, 4), (2, 6), (2, 7), *more)
-
-
-def _value_mistakes(messages, forward, args, pick):
-    return Mistakes(messages, lambda ms: torch_vjp(partial(forward, mistakes=ms), args,
-                                                   (None, None), wrt=[])[1][pick])
 
 
 # ---------------------------------------------------------------- additive attention
@@ -71,7 +66,7 @@ def check_additive_attention(additive_attention, part, seed=None, case=None):
         i = ("context", "weights").index(part)
         check_close(part, (ctx, w)[i], (ctx_ref, w_ref)[i],
                     axes=(("N", "query", "d_v"), ("N", "query", "key"))[i],
-                    known=_value_mistakes(MASK_MISTAKES, forward, args, i))
+                    known=value_mistakes(MASK_MISTAKES, forward, args, i))
     run_cases(f"additive_attention {part}", seed, case, body, CASES_HIDDEN)
 
 
@@ -102,7 +97,7 @@ def check_sdpa_forward(sdpa_forward, part, seed=None, case=None):
         i = 0 if part == "out" else 1
         check_close("out" if i == 0 else "weights", (out, w)[i], (o_ref, w_ref)[i],
                     axes=(("N", "query", "d_v"), ("N", "query", "key"))[i],
-                    known=_value_mistakes(SCALE if mask is None else {**MASK_MISTAKES, **SCALE},
+                    known=value_mistakes(SCALE if mask is None else {**MASK_MISTAKES, **SCALE},
                                           forward, args, i))
     run_cases(f"sdpa_forward {part}", seed, case, body, CASES_HIDDEN)
 
@@ -117,45 +112,46 @@ def check_sdpa_backward(sdpa_forward, sdpa_backward, grad, seed=None, case=None)
         args, mask = _sdpa_case(c)
         forward = partial(ref.sdpa, mask=torch.tensor(mask))
         dout = c.rng.standard_normal(args["q"].shape[:2] + (args["v"].shape[-1],))
-        grads, (o_ref, w) = torch_vjp(forward, args, (dout, None))
-        # Rounding errors scale with the terms summed, not with the result: the softmax
-        # Jacobian cancels W * dW against W * sum(W * dW), so with saturated weights dq and
-        # dk are far smaller than their terms. The same products on absolute values bound them.
-        q, k, v = (np.abs(args[n]) for n in "qkv")
-        terms = np.abs(w) * (np.abs(dout) @ v.transpose(0, 2, 1))          # (N, Tq, Tk)
-        scale = float(np.max({"q": terms @ k, "k": terms.transpose(0, 2, 1) @ q,
-                              "v": np.abs(w).transpose(0, 2, 1) @ np.abs(dout)}[name]))
-        scale *= 1.0 if name == "v" else 1.0 / math.sqrt(q.shape[-1])
-        out, _, cache = student("sdpa_forward", sdpa_forward, {**args, "mask": mask}, 3)
-        needed_first("sdpa_forward", lambda: check_close(
-            "out", out, o_ref, axes=("N", "query", "d_v"),
-            known=_value_mistakes({**MASK_MISTAKES, **SCALE}, forward, args, 0)))
-        res = call("sdpa_backward", sdpa_backward, dout, cache, arg_names=("dout", "cache"))
-        got = unpack("sdpa_backward", res, 3)[SDPA_GRADS.index(grad)]
-        check_close(grad, got, grads[name], scale=scale,
-                    axes={"q": ("N", "query", "d_k"), "k": ("N", "key", "d_k"),
-                          "v": ("N", "key", "d_v")}[name],
-                    known=Mistakes(BACKWARD_MISTAKES, lambda ms: torch_vjp(
-                        partial(forward, mistakes=ms), args, (dout, None))[0][name]))
+        grads, (o_ref, _) = torch_vjp(forward, args, (dout, None))
+        got = forward_then_backward(
+            "sdpa_forward", sdpa_forward, {**args, "mask": mask}, 3,
+            lambda outs: check_close("out", outs[0], o_ref, axes=("N", "query", "d_v"),
+                                     known=value_mistakes({**MASK_MISTAKES, **SCALE}, forward,
+                                                          args, 0)),
+            "sdpa_backward", sdpa_backward, {"dout": dout}, 3)[SDPA_GRADS.index(grad)]
+        check_close(grad, got, grads[name], axes=SDPA_AXES[name],
+                    scale=terms_scale(forward, args, (dout, None), name,
+                                      {"no_softmax_sum_term"}, grads[name]),
+                    known=grad_mistakes(BACKWARD_MISTAKES, forward, args, (dout, None), name))
     run_cases(f"sdpa_backward {grad}", seed, case, body, CASES_HIDDEN)
 
 
 # ---------------------------------------------------------------- decoder step (torch)
+def _decoder(c, AttentionDecoderStep, *ranges):
+    """The student's module with random float64 parameters, a torch generator for the
+    inputs, and the sizes drawn from `ranges` (N, S[, T]; all 1 in a single case) followed
+    by the vocabulary size, the encoder's width and the state size."""
+    dims = [(3, 11)] * 5                               # vocabulary, emb, enc_dim, H, A
+    sizes = [1] * len(ranges) + distinct_sizes(c.rng, *dims) if c.kind == "single" \
+        else distinct_sizes(c.rng, *ranges, *dims)
+    V, E, enc_dim, H, A = sizes[-5:]
+    names = ("N", "S", "T")[:len(ranges)] + ("vocab", "emb", "enc_dim", "H", "A")
+    c.label = f"{c.kind} case " + ", ".join(f"{k}={v}" for k, v in zip(names, sizes))
+    m = call("AttentionDecoderStep(...)", AttentionDecoderStep, V, E, enc_dim, H, A).double()
+    gen = c.torch_generator()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) /
+                    math.sqrt(max(p.shape[-1], 1)))
+    return m, gen, (*sizes[:len(ranges)], V, enc_dim, H)
+
+
 def check_decoder_step(AttentionDecoderStep, part, seed=None, case=None):
     """part: "logits", "state" or "weights"."""
     def body(c):
-        rng, kind, gen = c.rng, c.kind, c.torch_generator()
-        dims = [(3, 11)] * 5                           # vocabulary, emb, enc_dim, H, A
-        N, S, V, E, enc_dim, H, A = [1, 1] + distinct_sizes(rng, *dims) if kind == "single" \
-            else distinct_sizes(rng, (1, 5), (2, 8), *dims)
-        c.label = f"{kind} case N={N}, S={S}, vocab={V}, emb={E}, enc_dim={enc_dim}, H={H}, A={A}"
-        m = call("AttentionDecoderStep(...)", AttentionDecoderStep, V, E, enc_dim, H, A).double()
-        with torch.no_grad():
-            for p in m.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) /
-                        math.sqrt(max(p.shape[-1], 1)))
+        m, gen, (N, S, V, enc_dim, H) = _decoder(c, AttentionDecoderStep, (1, 5), (2, 8))
         y_prev = torch.randint(0, V, (N,), generator=gen)
-        s_prev = (3.0 if kind == "large" else 1.0) * torch.randn(N, H, generator=gen,
+        s_prev = (3.0 if c.kind == "large" else 1.0) * torch.randn(N, H, generator=gen,
                                                                 dtype=torch.float64)
         enc = torch.randn(N, S, enc_dim, generator=gen, dtype=torch.float64)
         src_mask = torch.rand(N, S, generator=gen) < 0.7
@@ -197,18 +193,9 @@ def check_decoder_training(AttentionDecoderStep, seed=None, case=None):
     trained), a computation done outside torch.
     """
     def body(c):
-        rng, kind, gen = c.rng, c.kind, c.torch_generator()
-        dims = [(3, 11)] * 5                           # vocabulary, emb, enc_dim, H, A
-        N, S, T, V, E, enc_dim, H, A = [1, 1, 1] + distinct_sizes(rng, *dims) \
-            if kind == "single" else distinct_sizes(rng, (1, 5), (2, 8), (2, 5), *dims)
-        c.label = f"{kind} case N={N}, S={S}, T={T}, vocab={V}, emb={E}, enc_dim={enc_dim}, " \
-                  f"H={H}, A={A}"
-        m = call("AttentionDecoderStep(...)", AttentionDecoderStep, V, E, enc_dim, H, A).double()
-        with torch.no_grad():
-            for p in m.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) /
-                        math.sqrt(max(p.shape[-1], 1)))
-        scale = 3.0 if kind == "large" else 1.0
+        m, gen, (N, S, T, V, enc_dim, H) = _decoder(c, AttentionDecoderStep, (1, 5), (2, 8),
+                                                    (2, 5))
+        scale = 3.0 if c.kind == "large" else 1.0
         y_in = torch.randint(0, V, (N, T), generator=gen)
         y_out = torch.randint(0, V, (N, T), generator=gen)
         s0 = (scale * torch.randn(N, H, generator=gen, dtype=torch.float64)).requires_grad_()
@@ -228,14 +215,12 @@ def check_decoder_training(AttentionDecoderStep, seed=None, case=None):
                     logits, y_out[:, t], reduction="sum") / N
             return total
 
-        def reference(*a):
-            return ref.decoder_step(m, *a)
-
         def student_step(*a):
             out = call("AttentionDecoderStep.forward", m, *a,
                        arg_names=("y_prev", "s_prev", "enc", "src_mask"))
             return unpack("AttentionDecoderStep.forward", out, 3)
 
+        reference = partial(ref.decoder_step, m)
         ref_grads = torch.autograd.grad(loss_of(reference), leaves, allow_unused=True)
         loss = loss_of(student_step)
         if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
@@ -261,25 +246,3 @@ def check_decoder_training(AttentionDecoderStep, seed=None, case=None):
                             "the decoder state is detached between steps (gradients do not "
                             "flow back through time)", lambda i=i: detached(i))}))
     run_cases("AttentionDecoderStep training gradients", seed, case, body, CASES_HIDDEN)
-
-
-# ---------------------------------------------------------------- the trained model
-def check_trained_model(translate, data, minimum_accuracy, n=None, seed=None, case=None):
-    """Exact-match accuracy of `translate(list_of_latin_names) -> list_of_cyrillic` on the
-    test split (a random sample of n names at grading time)."""
-    pairs = data.test
-    if seed is not None or n is not None:
-        rng = np.random.default_rng(seed)
-        idx = rng.choice(len(pairs), size=min(n or len(pairs), len(pairs)), replace=False)
-        pairs = [pairs[i] for i in idx]
-    got = call("translate", translate, [p.src for p in pairs])
-    if not isinstance(got, (list, tuple)) or len(got) != len(pairs):
-        raise CheckFailure(f"translate must return a list of {len(pairs)} strings.")
-    correct = sum(g == p.tgt for g, p in zip(got, pairs))
-    acc = correct / len(pairs)
-    if acc < minimum_accuracy:
-        wrong = [(p.src, g, p.tgt) for g, p in zip(got, pairs) if g != p.tgt][:3]
-        examples = "; ".join(f"{s!r} -> {g!r} (expected {t!r})" for s, g, t in wrong)
-        raise CheckFailure(f"exact-match accuracy {acc:.1%} on {len(pairs)} test names is below "
-                           f"the required {minimum_accuracy:.0%}. For example: {examples}")
-    print(f"trained model: exact-match accuracy {acc:.1%} on {len(pairs)} test names: OK")

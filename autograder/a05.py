@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from . import reference as ref
-from .harness import (CheckFailure, Mistakes, call, check_close, distinct_sizes, needed_first,
-                      run_cases, student, torch_vjp, unpack)
+from .harness import (check_close, dict_with_keys, distinct_sizes, forward_then_backward,
+                      grad_mistakes, run_cases, student, terms_scale, torch_vjp,
+                      value_mistakes)
 from .reference import LN_EPS as EPS, MHA_PARAMS as ATTENTION
 
 CASES_HIDDEN = ("regular", "regular", "single", "large")
@@ -61,36 +62,6 @@ BLOCK_DX = {"no_residual_gradient": "the gradient of the residual path (the iden
                                     "added",
             "query_path_only": "only the query path of the self-attention reaches LN1(x) (its "
                                "output is also the keys and the values: add dx_q and dx_kv)"}
-
-
-def _scale(expected, *variants) -> float:
-    """The magnitude rounding errors scale with where the result cancels its terms.
-    The softmax backward w * (dw - sum(w * dw)) and the layer norm backward subtract terms
-    of similar size; with saturated weights or a large spread the result is far smaller
-    than its terms. The gradient computed without the subtracted term (a known mistake's
-    result, `variants`) has the size of those terms (see checks.TOLERANCE)."""
-    return max(float(np.max(np.abs(a), initial=0.0)) for a in (expected, *variants))
-
-
-def _vjp_mistakes(messages, forward, inputs, upstream, pick) -> Mistakes:
-    """Known mistakes of one gradient (pick: grads -> array) from `forward(..., mistakes=)`."""
-    return Mistakes(messages, lambda ms: pick(torch_vjp(partial(forward, mistakes=ms), inputs,
-                                                        upstream)[0]))
-
-
-def _value_mistakes(messages, forward, inputs) -> Mistakes:
-    return Mistakes(messages, lambda ms: torch_vjp(partial(forward, mistakes=ms), inputs, None,
-                                                   wrt=[])[1])
-
-
-def _grads_dict(name, grads, keys):
-    if not isinstance(grads, dict):
-        raise CheckFailure(f"the gradients returned by {name} must be a dict with the keys of "
-                           "params.", ["wrong_keys"])
-    for k in keys:
-        if k not in grads:
-            raise CheckFailure(f"the gradient dict of {name} has no key '{k}'.", ["wrong_keys"])
-    return grads
 
 
 # ==================================================================== cases
@@ -146,20 +117,18 @@ def _softmax_case(c):
     return s, mask
 
 
-def _mha_sizes(rng, kind):
-    """N, T_q, T_kv, heads, d_head. Regular cases have an odd width d = 3 * d_head."""
-    if kind == "single":
-        return 1, 1, 1, 1, int(rng.integers(2, 5))
-    if kind == "large":
-        N, T_q, T_kv, d_head = distinct_sizes(rng, (1, 4), (2, 7), (2, 8), (2, 6))
-        return N, T_q, T_kv, int(rng.choice([2, 4])), d_head
-    N, T_q, T_kv = distinct_sizes(rng, (1, 4), (2, 7), (2, 8))
-    return N, T_q, T_kv, 3, _odd_head_size(rng, (N, T_q, T_kv))
-
-
 def _mha_case(c):
-    """(inputs {x_q, x_kv, W_*, b_*}, n_heads, mask)."""
-    N, T_q, T_kv, h, d_head = _mha_sizes(c.rng, c.kind)
+    """(inputs {x_q, x_kv, W_*, b_*}, n_heads, mask). Regular cases have an odd width
+    d = 3 * d_head."""
+    rng = c.rng
+    if c.kind == "single":
+        N, T_q, T_kv, h, d_head = 1, 1, 1, 1, int(rng.integers(2, 5))
+    elif c.kind == "large":
+        N, T_q, T_kv, d_head = distinct_sizes(rng, (1, 4), (2, 7), (2, 8), (2, 6))
+        h = int(rng.choice([2, 4]))
+    else:
+        N, T_q, T_kv = distinct_sizes(rng, (1, 4), (2, 7), (2, 8))
+        h, d_head = 3, _odd_head_size(rng, (N, T_q, T_kv))
     d = h * d_head
     P = _attention_params(c.rng, d, 4.0 if c.kind == "large" else 1.0)
     x_q, x_kv = c.rng.standard_normal((N, T_q, d)), c.rng.standard_normal((N, T_kv, d))
@@ -199,17 +168,13 @@ def _all_masked(mask, shape):
 
 
 # ==================================================================== layer norm
-def _ln_student(layernorm_forward, inp):
-    return student("layernorm_forward", layernorm_forward, {**inp, "eps": EPS}, 2)
-
-
 def check_layernorm_forward(layernorm_forward, seed=None, case=None):
     def body(c):
         inp = _ln_case(c)
         expected = torch_vjp(ref.layer_norm, inp, None, wrt=[])[1]
-        out, _ = _ln_student(layernorm_forward, inp)
+        out, _ = student("layernorm_forward", layernorm_forward, {**inp, "eps": EPS}, 2)
         check_close("out", out, expected, axes=("N", "T", "d"),
-                    known=_value_mistakes(LN_FORWARD, ref.layer_norm, inp))
+                    known=value_mistakes(LN_FORWARD, ref.layer_norm, inp))
     run_cases("layernorm_forward", seed, case, body, CASES_HIDDEN)
 
 
@@ -217,22 +182,21 @@ def check_layernorm_backward(layernorm_forward, layernorm_backward, grad, seed=N
     """grad: "dx", "dgamma" or "dbeta"."""
     if grad not in LN_GRADS:
         raise ValueError(f"grad must be one of {LN_GRADS}")
-    name = {"dx": "x", "dgamma": "gamma", "dbeta": "beta"}[grad]
+    name = grad[1:]
 
     def body(c):
         inp = _ln_case(c)
         dout = c.rng.standard_normal(inp["x"].shape)
         grads, out_ref = torch_vjp(ref.layer_norm, inp, dout)
-        known = _vjp_mistakes(LN_BACKWARD, ref.layer_norm, inp, dout, lambda g: g[name])
-        scale = _scale(grads[name], known.wrong(frozenset(["ln_stats_constant"])))
-        out, cache = _ln_student(layernorm_forward, inp)
-        needed_first("layernorm_forward",
-                     lambda: check_close("out", out, out_ref, axes=("N", "T", "d")))
-        res = call("layernorm_backward", layernorm_backward, dout, cache,
-                   arg_names=("dout", "cache"))
-        got = unpack("layernorm_backward", res, 3)[LN_GRADS.index(grad)]
+        got = forward_then_backward(
+            "layernorm_forward", layernorm_forward, {**inp, "eps": EPS}, 2,
+            lambda out: check_close("out", out[0], out_ref, axes=("N", "T", "d")),
+            "layernorm_backward", layernorm_backward, {"dout": dout}, 3)[LN_GRADS.index(grad)]
         check_close(grad, got, grads[name], axes=("N", "T", "d") if grad == "dx" else ("d",),
-                    scale=scale, known=known if grad == "dx" else None)
+                    scale=terms_scale(ref.layer_norm, inp, dout, name, {"ln_stats_constant"},
+                                      grads[name]),
+                    known=grad_mistakes(LN_BACKWARD, ref.layer_norm, inp, dout, name)
+                    if grad == "dx" else None)
     run_cases(f"layernorm_backward {grad}", seed, case, body, CASES_HIDDEN)
 
 
@@ -246,7 +210,7 @@ def check_masked_softmax_forward(masked_softmax_forward, seed=None, case=None):
                        {"s": s, "mask": mask}, 2)
         check_close("w", w, expected, axes=("N", "head", "query", "key"),
                     all_masked=_all_masked(mask, s.shape),
-                    known=_value_mistakes(MASK, forward, {"s": s}))
+                    known=value_mistakes(MASK, forward, {"s": s}))
     run_cases("masked softmax forward", seed, case, body, CASES_HIDDEN)
 
 
@@ -257,25 +221,21 @@ def check_masked_softmax_backward(masked_softmax_forward, masked_softmax_backwar
         dw = c.rng.standard_normal(s.shape)
         forward = partial(ref.masked_softmax, mask=torch.tensor(mask))
         grads, w_ref = torch_vjp(forward, {"s": s}, dw)
-        known = _vjp_mistakes(SUM_TERM, forward, {"s": s}, dw, lambda g: g["s"])
-        scale = _scale(grads["s"], known.wrong(frozenset(SUM_TERM)))
-        w, cache = student("masked_softmax_forward", masked_softmax_forward,
-                           {"s": s, "mask": mask}, 2)
-        needed_first("masked_softmax_forward", lambda: check_close(
-            "w", w, w_ref, axes=("N", "head", "query", "key"),
-            all_masked=_all_masked(mask, s.shape)))
-        ds = call("masked_softmax_backward", masked_softmax_backward, dw, cache,
-                  arg_names=("dw", "cache"))
-        check_close("ds", ds, grads["s"], axes=("N", "head", "query", "key"), scale=scale,
-                    known=known)
+        ds = forward_then_backward(
+            "masked_softmax_forward", masked_softmax_forward, {"s": s, "mask": mask}, 2,
+            lambda out: check_close("w", out[0], w_ref, axes=("N", "head", "query", "key"),
+                                    all_masked=_all_masked(mask, s.shape)),
+            "masked_softmax_backward", masked_softmax_backward, {"dw": dw})
+        check_close("ds", ds, grads["s"], axes=("N", "head", "query", "key"),
+                    scale=terms_scale(forward, {"s": s}, dw, "s", SUM_TERM, grads["s"]),
+                    known=grad_mistakes(SUM_TERM, forward, {"s": s}, dw, "s"))
     run_cases("masked softmax backward", seed, case, body, CASES_HIDDEN)
 
 
 # ==================================================================== multi-head attention
-def _mha_student(mha_forward, inp, h, mask):
-    P = {k: inp[k] for k in ATTENTION}
-    return student("mha_forward", mha_forward, {"x_q": inp["x_q"], "x_kv": inp["x_kv"],
-                                                "params": P, "n_heads": h, "mask": mask}, 2)
+def _mha_inputs(inp, h, mask):
+    return {"x_q": inp["x_q"], "x_kv": inp["x_kv"], "params": {k: inp[k] for k in ATTENTION},
+            "n_heads": h, "mask": mask}
 
 
 def check_mha_forward(mha_forward, part, seed=None, case=None):
@@ -290,9 +250,9 @@ def check_mha_forward(mha_forward, part, seed=None, case=None):
             c.label += ", masked"
         forward = partial(ref.mha, n_heads=h, mask=None if mask is None else torch.tensor(mask))
         expected = torch_vjp(forward, inp, None, wrt=[])[1]
-        out, _ = _mha_student(mha_forward, inp, h, mask)
+        out, _ = student("mha_forward", mha_forward, _mha_inputs(inp, h, mask), 2)
         check_close("out", out, expected, axes=("N", "query", "d_model"),
-                    known=_value_mistakes({**SPLIT, **(MASK if mask is not None else {})},
+                    known=value_mistakes({**SPLIT, **(MASK if mask is not None else {})},
                                           forward, inp))
     run_cases(f"mha_forward {part}", seed, case, body, CASES_HIDDEN)
 
@@ -309,45 +269,41 @@ def check_mha_backward(mha_forward, mha_backward, grad, seed=None, case=None):
         forward = partial(ref.mha, n_heads=h, mask=torch.tensor(mask))
         dout = c.rng.standard_normal(inp["x_q"].shape)
         grads, out_ref = torch_vjp(forward, inp, dout)
-        # Every gradient but dW_o, b_o and dW_v passes through the softmax backward.
-        no_sum = torch_vjp(partial(forward, mistakes="no_softmax_sum_term"), inp, dout)[0]
-        out, cache = _mha_student(mha_forward, inp, h, mask)
-        needed_first("mha_forward",
-                     lambda: check_close("out", out, out_ref, axes=("N", "query", "d_model")))
-        res = call("mha_backward", mha_backward, dout, cache, arg_names=("dout", "cache"))
-        dx_q, dx_kv, dparams = unpack("mha_backward", res, 3)
+        dx_q, dx_kv, dparams = forward_then_backward(
+            "mha_forward", mha_forward, _mha_inputs(inp, h, mask), 2,
+            lambda out: check_close("out", out[0], out_ref, axes=("N", "query", "d_model")),
+            "mha_backward", mha_backward, {"dout": dout}, 3)
         messages = {**MHA_BACKWARD, **(KV_PATHS if grad == "dx_kv" else {})}
         if grad in ("dx_q", "dx_kv"):
             name = grad[1:]
             check_close(grad, dx_q if grad == "dx_q" else dx_kv, grads[name],
-                        axes=("N", "T", "d_model"), scale=_scale(grads[name], no_sum[name]),
-                        known=_vjp_mistakes(messages, forward, inp, dout, lambda g: g[name]))
+                        axes=("N", "T", "d_model"),
+                        scale=terms_scale(forward, inp, dout, name, SUM_TERM, grads[name]),
+                        known=grad_mistakes(messages, forward, inp, dout, name))
             return
         names = ("b_q", "b_k", "b_v", "b_o") if grad == "db" else (grad[1:],)
-        _grads_dict("mha_backward", dparams, names)
+        dict_with_keys("the gradients mha_backward returns", dparams, names)
         for name in names:
-            _check_param(name, dparams[name], grads, no_sum,
-                         _vjp_mistakes(messages, forward, inp, dout,
-                                       lambda g, name=name: g[name]))
+            _check_param(name, dparams[name], grads, forward, inp, dout,
+                         grad_mistakes(messages, forward, inp, dout, name))
     run_cases(f"mha_backward {grad}", seed, case, body, CASES_HIDDEN)
 
 
-def _check_param(name, got, grads, no_sum, known=None):
+def _check_param(name, got, grads, forward, inp, dout, known=None):
     """check_close of grads[name]. The gradient of b_k is zero: adding b_k adds q . b_k to
     every score of a row, which the softmax ignores; both sides are rounding noise there,
     which scales with the other attention biases' gradients."""
-    scale = _scale(grads[name], no_sum[name])
-    if name == "b_k":
-        scale = _scale(*(grads[b] for b in ("b_q", "b_k", "b_v", "b_o")), no_sum["b_q"])
+    biases = ("b_q", "b_k", "b_v", "b_o") if name == "b_k" else ()
+    scale = terms_scale(forward, inp, dout, "b_q" if biases else name, SUM_TERM, grads[name],
+                        *(grads[b] for b in biases))
     check_close(f"grads['{name}']", got, grads[name], scale=scale,
                 known=None if name == "b_k" else known)
 
 
 # ==================================================================== pre-LN block
-def _block_student(block_forward, inp, h, mask):
-    P = {k: v for k, v in inp.items() if k != "x"}
-    return student("block_forward", block_forward,
-                   {"x": inp["x"], "params": P, "n_heads": h, "mask": mask}, 2)
+def _block_inputs(inp, h, mask):
+    return {"x": inp["x"], "params": {k: v for k, v in inp.items() if k != "x"}, "n_heads": h,
+            "mask": mask}
 
 
 def check_block_forward(block_forward, seed=None, case=None):
@@ -355,10 +311,10 @@ def check_block_forward(block_forward, seed=None, case=None):
         inp, h, mask = _block_case(c)
         forward = partial(ref.block, n_heads=h, mask=torch.tensor(mask))
         expected = torch_vjp(forward, inp, None, wrt=[])[1]
-        out, _ = _block_student(block_forward, inp, h, mask)
+        out, _ = student("block_forward", block_forward, _block_inputs(inp, h, mask), 2)
         messages = BLOCK_FORWARD if mask.shape[0] > 1 else {"post_ln": BLOCK_FORWARD["post_ln"]}
         check_close("out", out, expected, axes=("N", "T", "d_model"),
-                    known=_value_mistakes(messages, forward, inp))
+                    known=value_mistakes(messages, forward, inp))
     run_cases("block_forward", seed, case, body, CASES_HIDDEN)
 
 
@@ -372,18 +328,17 @@ def check_block_backward(block_forward, block_backward, part, seed=None, case=No
         forward = partial(ref.block, n_heads=h, mask=torch.tensor(mask))
         dout = c.rng.standard_normal(inp["x"].shape)
         grads, out_ref = torch_vjp(forward, inp, dout)
-        no_sum = torch_vjp(partial(forward, mistakes="no_softmax_sum_term"), inp, dout)[0]
-        out, cache = _block_student(block_forward, inp, h, mask)
-        needed_first("block_forward",
-                     lambda: check_close("out", out, out_ref, axes=("N", "T", "d_model")))
-        res = call("block_backward", block_backward, dout, cache, arg_names=("dout", "cache"))
-        dx, dparams = unpack("block_backward", res, 2)
+        dx, dparams = forward_then_backward(
+            "block_forward", block_forward, _block_inputs(inp, h, mask), 2,
+            lambda out: check_close("out", out[0], out_ref, axes=("N", "T", "d_model")),
+            "block_backward", block_backward, {"dout": dout}, 2)
         if part == "dx":
             check_close("dx", dx, grads["x"], axes=("N", "T", "d_model"),
-                        scale=_scale(grads["x"], no_sum["x"]),
-                        known=_vjp_mistakes(BLOCK_DX, forward, inp, dout, lambda g: g["x"]))
+                        scale=terms_scale(forward, inp, dout, "x", SUM_TERM, grads["x"]),
+                        known=grad_mistakes(BLOCK_DX, forward, inp, dout, "x"))
             return
-        _grads_dict("block_backward", dparams, BLOCK_GROUPS[part])
+        dict_with_keys("the gradients block_backward returns", dparams,
+                       BLOCK_GROUPS[part])
         for name in BLOCK_GROUPS[part]:
-            _check_param(name, dparams[name], grads, no_sum)
+            _check_param(name, dparams[name], grads, forward, inp, dout)
     run_cases(f"block_backward {part}", seed, case, body, CASES_HIDDEN)

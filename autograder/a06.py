@@ -28,7 +28,7 @@ import numpy as np
 from . import reference as ref
 from .checks import CheckFailure, Mistakes, check_close, check_type
 from .gradcheck import torch_vjp
-from .harness import (HIDDEN, call, distinct_sizes, grad_mistakes, needed_first, run_cases,
+from .harness import (HIDDEN, call, dict_with_keys, distinct_sizes, grad_mistakes, needed_first, run_cases,
                       terms_scale, unpack)
 
 PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
@@ -94,14 +94,6 @@ def _student_forward(forward, p, x):
     return unpack("forward", out, 2)
 
 
-def _wrong_keys(name, out, keys):
-    if not isinstance(out, dict) or not set(keys) <= set(out):
-        raise CheckFailure(f"{name} must return a dict with the keys {keys}; got "
-                           f"{type(out).__name__}"
-                           + (f" with keys {sorted(out)}" if isinstance(out, dict) else "")
-                           + ".", ["wrong_keys"])
-
-
 # ---------------------------------------------------------------- forward, loss, backward
 def check_forward(forward, seed=None, case=None):
     def body(c):
@@ -158,7 +150,7 @@ def check_backward(forward, backward, grad, seed=None, case=None):
         needed_first("forward", lambda: check_close("o", o, o_ref, axes=("N", "C")))
         out = call("backward", backward, dict(p), cache, d_o,
                    arg_names=("params", "cache", "d_o"))
-        _wrong_keys("backward", out, PARAMS)
+        dict_with_keys("what backward returns", out, PARAMS)
         check_close(f"grads['{grad}']", out[grad], grads[grad], axes=_AXES[grad],
                     scale=terms_scale(reference_net, inputs, d_o, grad, set(TANH)),
                     known=grad_mistakes({**TANH, **CARRY}, reference_net, inputs, d_o, grad))
@@ -187,7 +179,7 @@ def check_sgd_step(sgd_step, seed=None, case=None):
         out = call("sgd_step", sgd_step, p, g, lr, max_norm,
                    arg_names=("params", "grads", "lr", "max_norm"))
         new, norm = unpack("sgd_step", out, 2)
-        _wrong_keys("sgd_step", new, PARAMS)
+        dict_with_keys("what sgd_step returns", new, PARAMS)
         check_close("total_norm", norm, np.asarray(total))
         for k in PARAMS:
             def wrong(mistake, k=k):
@@ -251,7 +243,7 @@ def linear_rmse(train, test) -> float:
 
 
 def _check_params(params):
-    _wrong_keys("train_rnn", params, PARAMS)
+    dict_with_keys("what train_rnn returns", params, PARAMS)
     W_hh = check_type("params['W_hh']", params["W_hh"])
     if W_hh.ndim != 2 or W_hh.shape[0] != W_hh.shape[1] or not 1 <= W_hh.shape[0] <= MAX_HIDDEN:
         raise CheckFailure(f"params['W_hh'] must be (H, H) with 1 <= H <= {MAX_HIDDEN}, got "

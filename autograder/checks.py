@@ -217,7 +217,7 @@ def _generic_diagnosis(got, expected, axes, tol) -> tuple[str, str]:
 
 def check_close(name: str, got, expected: np.ndarray, *,
                 axes: Sequence[str] | None = None,
-                known: Mistakes | Mapping | None = None,
+                known: Mistakes | None = None,
                 scale: float | None = None,
                 all_masked: np.ndarray | None = None,
                 where: Callable[[tuple], str] | None = None) -> None:
@@ -225,7 +225,7 @@ def check_close(name: str, got, expected: np.ndarray, *,
     dtype and shape).
 
     axes: names of the axes of `expected`, e.g. ("N", "T", "H"), for the message.
-    known: the known mistakes of this result (Mistakes, or {message: array} for simple ones).
+    known: the known mistakes of this result.
     scale: the magnitude the rounding errors scale with, when max |expected| is not it.
     all_masked: bool array like `expected`, True in rows that are entirely masked.
     where: extra words about the worst index (e.g. which gate a row belongs to).
@@ -233,8 +233,6 @@ def check_close(name: str, got, expected: np.ndarray, *,
     expected = np.asarray(expected, dtype=np.float64)
     got = check_type(name, got, shape=expected.shape, all_masked=all_masked)
     tol = tolerance(expected, scale)
-    if known is not None and not isinstance(known, Mistakes):
-        known = Mistakes.of({m: (m, v) for m, v in known.items() if v is not None})
     if AUDIT is not None:
         AUDIT(got, expected, scale, known)
     diff = np.abs(got - expected)
@@ -248,7 +246,8 @@ def check_close(name: str, got, expected: np.ndarray, *,
            f"{float(got[index]):.6g}, expected {float(expected[index]):.6g} (relative error "
            f"{float(rel_error(got[index], expected[index])):.2g}); {n_bad} of {diff.size} "
            "entries differ.")
-    tail = " " + where(index) if where is not None else ""
+    tail = where(index) if where is not None else ""
+    tail = " " + tail if tail else ""
     causes, pair = known.matching(got, expected, scale) if known is not None else ([], False)
     if causes:
         said = (" and when " if pair else ", or when ").join(known.messages[c] for c in causes)
@@ -256,14 +255,6 @@ def check_close(name: str, got, expected: np.ndarray, *,
         raise CheckFailure(f"{msg} It matches what one gets when {said}{both}.{tail}", causes)
     hint, cause = _generic_diagnosis(got, expected, axes, tol)
     raise CheckFailure(msg + (" " + hint if hint else "") + tail, [cause] if cause else [])
-
-
-def check_unchanged(name: str, before: np.ndarray, after: np.ndarray) -> None:
-    """Raise CheckFailure if an input array was modified in place."""
-    if not np.array_equal(before, after):
-        raise CheckFailure(f"your function modified its input `{name}` in place; work on "
-                           "a copy (e.g. x = x.copy()) so the caller's data stays intact.",
-                           ["modified_input"])
 
 
 # Set only by the fairness audit (tests/fairness.py): called as AUDIT(got, expected, scale,

@@ -52,11 +52,6 @@ def numeric_vjp(f: Callable[[], object], x: np.ndarray, upstream, h: float = DEF
     return grad
 
 
-def numeric_grad(f: Callable[[], float], x: np.ndarray, h: float = DEFAULT_STEP) -> np.ndarray:
-    """Gradient of a scalar function f() with respect to x (read through a closure)."""
-    return numeric_vjp(lambda: np.asarray(f()), x, np.asarray(1.0), h)
-
-
 def max_error(got, expected) -> float:
     """max |got - expected| / max |expected|: the error relative to the largest entry.
     Unlike an elementwise relative error it does not blow up on tiny entries (a saturated

@@ -117,6 +117,17 @@ def unpack(name: str, result, n: int) -> tuple:
     return result
 
 
+def dict_with_keys(what: str, value, keys) -> dict:
+    """Check that `value` (what a function returned, named `what`) is a dict with every key."""
+    keys = list(keys)
+    if not isinstance(value, dict) or not set(keys) <= set(value):
+        raise CheckFailure(f"{what} must be a dict with the keys {keys}; got "
+                           f"{type(value).__name__}"
+                           + (f" with keys {sorted(value)}" if isinstance(value, dict) else "")
+                           + ".", ["wrong_keys"])
+    return value
+
+
 def student(name: str, fn, inputs: dict, n: int) -> tuple:
     """Call `fn(**inputs)` positionally on copies; check it returns a tuple of n items."""
     return unpack(name, call(name, fn, *inputs.values(), arg_names=tuple(inputs)), n)
@@ -130,6 +141,19 @@ def needed_first(function: str, compare) -> None:
     except CheckFailure as e:
         raise CheckFailure(f"Fix {function} first (this test needs its result): {e}",
                            [f"fix_first:{function}"] + e.causes) from None
+
+
+def forward_then_backward(forward: str, student_forward, inputs: dict, n_out: int, compare,
+                          backward: str, student_backward, upstream: dict, n_grads=None):
+    """The student's forward on `inputs` (a tuple of n_out, the cache last), whose outputs
+    `compare(outputs)` checks first (a failure says: fix the forward first); then the
+    student's backward on the upstream gradients and the cache. Returns what the backward
+    returned: a tuple of n_grads, or (n_grads None) the value itself."""
+    got = student(forward, student_forward, inputs, n_out)
+    needed_first(forward, lambda: compare(got[:-1]))
+    res = call(backward, student_backward, *upstream.values(), got[-1],
+               arg_names=(*upstream, "cache"))
+    return res if n_grads is None else unpack(backward, res, n_grads)
 
 
 @dataclass
@@ -189,9 +213,62 @@ def run_cases(what: str, seed, case, body, hidden=HIDDEN) -> None:
     print(f"{what}: OK ({len(cases)} case{'s' if len(cases) > 1 else ''})")
 
 
-__all__ = ["CheckFailure", "check_close", "call", "unpack", "student", "needed_first",
-           "Case", "draw_cases", "distinct_sizes", "run_cases", "HIDDEN", "TIME_LIMIT_S", "Mistakes",
-           "grad_mistakes", "value_mistakes", "torch_vjp"]
+@dataclass(frozen=True)
+class Backward:
+    """A student's forward/backward pair, checked one gradient at a time against torch
+    autograd on `reference` (an oracle of reference.py): the test of every hand-written
+    backward pass whose gradients are plain arrays (a01, a02, a03, a06).
+
+    outputs: the forward's outputs before its cache, {name: axes}, in the reference's order.
+    upstream: the backward's arguments before the cache ("d" + an output's name).
+    grads: what the backward returns, in order ("d" + an input's name); axes: {input: axes}.
+    mistakes / forward_mistakes: the known mistakes of the gradients / of the outputs.
+    no_derivatives: the mistakes that replace every activation derivative by 1 (terms_scale).
+    where(name, index, inputs): extra words about the worst entry of a gradient.
+    """
+    forward: str
+    backward: str
+    reference: object
+    outputs: dict
+    upstream: tuple
+    grads: tuple
+    axes: dict
+    mistakes: dict
+    no_derivatives: frozenset = frozenset()
+    forward_mistakes: dict = field(default_factory=dict)
+    where: object = None
+
+    def check(self, student_forward, student_backward, grad, seed, case, draw, hidden=HIDDEN):
+        """Replay API as run_cases; draw(c) -> (inputs, {upstream name: array}).
+        grad None checks the forward's outputs only."""
+        if grad is not None and grad not in self.grads:
+            raise ValueError(f"grad must be one of {self.grads}")
+        outs = list(self.outputs)
+        one = len(outs) == 1
+
+        def body(c):
+            inputs, upstream = draw(c)
+            ups = tuple(upstream.get("d" + o) for o in outs)
+            ups = ups[0] if one else ups
+            grads, refs = torch_vjp(self.reference, inputs, ups, wrt=None if grad else [])
+
+            def outputs(got):
+                for i, o in enumerate(outs):
+                    check_close(o, got[i], refs if one else refs[i], axes=self.outputs[o],
+                                known=value_mistakes(self.forward_mistakes, self.reference,
+                                                     inputs, None if one else i))
+            if grad is None:
+                return outputs(student(self.forward, student_forward, inputs, len(outs) + 1))
+            value = forward_then_backward(
+                self.forward, student_forward, inputs, len(outs) + 1, outputs, self.backward,
+                student_backward, upstream, len(self.grads))[self.grads.index(grad)]
+            name = grad[1:]
+            check_close(grad, value, grads[name], axes=self.axes.get(name),
+                        where=self.where and partial(self.where, name, inputs=inputs),
+                        scale=terms_scale(self.reference, inputs, ups, name, self.no_derivatives,
+                                          grads[name]),
+                        known=grad_mistakes(self.mistakes, self.reference, inputs, ups, name))
+        run_cases(f"{self.backward} {grad}" if grad else self.forward, seed, case, body, hidden)
 
 
 def grad_mistakes(messages: dict, forward, inputs: dict, upstream, name: str) -> Mistakes:
@@ -200,13 +277,18 @@ def grad_mistakes(messages: dict, forward, inputs: dict, upstream, name: str) ->
                                                    upstream)[0][name])
 
 
-def terms_scale(forward, inputs: dict, upstream, name: str, no_derivatives: set) -> float:
-    """The magnitude rounding errors of gradient `name` scale with: the same backward pass
-    with every activation derivative (1 - h**2, s * (1 - s)) replaced by 1. A saturated unit's
-    derivative is a difference of numbers near 1, so its absolute error is ~eps whatever its
-    size; when every unit is saturated, the gradient itself is no measure of that error."""
-    grads, _ = torch_vjp(partial(forward, mistakes=no_derivatives), inputs, upstream)
-    return float(np.max(np.abs(grads[name]), initial=0.0))
+def terms_scale(forward, inputs: dict, upstream, name: str, without, *also) -> float | None:
+    """The magnitude rounding errors of gradient `name` scale with where the result cancels
+    its terms: the largest entry of the same gradient computed with the mistakes `without`
+    (every activation derivative 1 - h**2, s * (1 - s) replaced by 1; the softmax backward
+    without its subtracted sum term), and of the arrays `also` (the gradient itself). A
+    saturated unit's derivative is a difference of numbers near 1, with an absolute error of
+    ~eps whatever its size; w * (dw - sum(w * dw)) can be far smaller than w * dw. When
+    everything cancels, the result itself is no measure of its rounding error."""
+    if not without:
+        return None  # the gradient's own largest entry (check_close's default)
+    grads, _ = torch_vjp(partial(forward, mistakes=without), inputs, upstream)
+    return max(float(np.max(np.abs(a), initial=0.0)) for a in (grads[name], *also))
 
 
 def value_mistakes(messages: dict, forward, inputs: dict, pick=None) -> Mistakes:

@@ -304,28 +304,23 @@ def torch_nn_rnn(kind, x, h0, W_x, W_h, b_x, b_h):
 
 
 # ==================================================================== a04: attention
-def softmax_zero_rows(x, dim=-1):
-    """softmax that gives zeros (not NaN) on rows whose entries are all -inf."""
-    return torch.nan_to_num(torch.softmax(x, dim=dim), nan=0.0)
-
-
-def _masked_softmax(s, mask, mistakes):
-    """softmax over the last axis with masked scores at -inf, and its known mistakes:
-    "no_mask", "mask_after_softmax" (softmax of all scores, then masked entries set to 0),
-    "inverted_mask", "softmax_over_queries" (over axis -2), "no_softmax_jacobian"
-    (dS = dW), "no_softmax_sum_term" (dS = W * dW), and "grad_to_masked" (masked scores
-    receive gradient too)."""
-    dim = -2 if has(mistakes, "softmax_over_queries") else -1
-    if mask is not None and has(mistakes, "inverted_mask"):
-        mask = ~mask
+def masked_softmax(s, mask, mistakes=None):
+    """Row-wise softmax over the allowed entries (mask True = allowed, broadcastable to s;
+    None allows everything); a row with no allowed entry gives zeros and passes no gradient.
+    Masked scores receive no gradient. mistakes: "no_mask", "mask_after_softmax" (softmax
+    of every score, then the masked weights set to 0 without renormalising),
+    "no_softmax_jacobian" (ds = dw), "no_softmax_sum_term" (ds = w * dw), "grad_to_masked"
+    (masked scores receive gradient too)."""
     if mask is None or has(mistakes, "no_mask"):
-        w = torch.softmax(s, dim)
-    elif has(mistakes, "mask_after_softmax"):
-        w = torch.softmax(s, dim).masked_fill(~mask, 0.0)
+        mask = torch.ones_like(s, dtype=torch.bool)
+    mask = torch.as_tensor(mask).expand_as(s)
+    allowed = mask.any(dim=-1, keepdim=True)                  # (..., T_q, 1)
+    if has(mistakes, "mask_after_softmax"):
+        w = torch.softmax(s, dim=-1).masked_fill(~mask, 0.0)
     else:
-        w = softmax_zero_rows(s.masked_fill(~mask, float("-inf")), dim)
-    through = s if mask is None or has(mistakes, "grad_to_masked") else \
-        s.masked_fill(~mask, 0.0)  # no gradient reaches masked scores
+        z = s.masked_fill(~mask, float("-inf")).masked_fill(~allowed, 0.0)
+        w = torch.softmax(z, dim=-1) * allowed
+    through = s if has(mistakes, "grad_to_masked") else s.masked_fill(~mask, 0.0)
     if has(mistakes, "no_softmax_jacobian"):
         return _fake_grad(w, through)
     if has(mistakes, "no_softmax_sum_term"):
@@ -336,7 +331,7 @@ def _masked_softmax(s, mask, mistakes):
 def additive_attention(q, k, v, W_q, W_k, w_v, key_mask, mistakes=None):
     """Bahdanau scores e_ij = w_v . tanh(W_q q_i + W_k k_j); padded keys get weight 0."""
     e = torch.tanh((q @ W_q.T)[:, :, None, :] + (k @ W_k.T)[:, None, :, :]) @ w_v  # (N, Tq, Tk)
-    w = _masked_softmax(e, key_mask[:, None, :].expand_as(e), mistakes)
+    w = masked_softmax(e, key_mask[:, None, :].expand_as(e), mistakes)
     return w @ v, w
 
 
@@ -349,14 +344,14 @@ def sdpa(q, k, v, mask, mistakes=None):
     s = raw if has(mistakes, "no_scale") else raw * c
     if has(mistakes, "no_scale_backward"):
         s = _fake_grad(s, raw)
-    w = _masked_softmax(s, mask, mistakes)
+    w = masked_softmax(s, mask, mistakes)
     return w @ v, w
 
 
 def decoder_step(m, y_prev, s_prev, enc, src_mask, mistakes=None):
     """Bahdanau decoder step with the parameters of the student's module `m`."""
     e = m.w_v(torch.tanh(m.W_q(s_prev)[:, None, :] + m.W_k(enc)))[..., 0]  # (N, S)
-    w = _masked_softmax(e, src_mask, mistakes)                            # (N, S)
+    w = masked_softmax(e, src_mask, mistakes)                            # (N, S)
     c = (w[:, :, None] * enc).sum(1)                                      # (N, enc_dim)
     s = m.cell(torch.cat([m.embed(y_prev), c], dim=-1), s_prev)           # (N, H)
     return m.out(torch.cat([s, c], dim=-1)), s, w                         # (N, V) logits
@@ -387,25 +382,6 @@ def layer_norm(x, gamma, beta, eps=LN_EPS, mistakes=None):
     return (x - mu) / std * gamma + beta
 
 
-def masked_softmax(s, mask, mistakes=None):
-    """Row-wise softmax over the allowed entries (mask True = allowed, broadcastable to s);
-    a row with no allowed entry gives zeros and passes no gradient.
-    mistakes: "no_mask", "mask_after_softmax" (softmax of every score, then the masked
-    weights set to 0 without renormalising), "no_softmax_sum_term" (ds = w * dw)."""
-    mask = torch.as_tensor(mask).expand_as(s)
-    if has(mistakes, "no_mask"):
-        mask = torch.ones_like(mask)
-    allowed = mask.any(dim=-1, keepdim=True)                  # (..., T_q, 1)
-    if has(mistakes, "mask_after_softmax"):
-        w = torch.softmax(s, dim=-1).masked_fill(~mask, 0.0)
-    else:
-        z = s.masked_fill(~mask, float("-inf")).masked_fill(~allowed, 0.0)
-        w = torch.softmax(z, dim=-1) * allowed
-    if has(mistakes, "no_softmax_sum_term"):
-        return _fake_grad(w, s, w.detach())
-    return w
-
-
 def mha(x_q, x_kv, W_q, b_q, W_k, b_k, W_v, b_v, W_o, b_o, n_heads, mask=None,
         mistakes=None):
     """Multi-head attention, batch-first: x_q (N, T_q, d), x_kv (N, T_kv, d) -> (N, T_q, d);
@@ -429,8 +405,7 @@ def mha(x_q, x_kv, W_q, b_q, W_k, b_k, W_v, b_v, W_o, b_o, n_heads, mask=None,
     s = raw / math.sqrt(d_head)
     if has(mistakes, "no_scale_backward"):
         s = _fake_grad(s, raw)
-    m = torch.ones(T_q, T_kv, dtype=torch.bool) if mask is None else mask
-    w = masked_softmax(s, m, mistakes)
+    w = masked_softmax(s, mask, mistakes)
     o = w @ v
     o = o.reshape(N, T_q, d) if plain else o.transpose(1, 2).reshape(N, T_q, d)
     return o @ W_o.T + b_o

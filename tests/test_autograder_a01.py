@@ -5,6 +5,7 @@ import pytest
 
 from autograder import a01
 from autograder.checks import CheckFailure
+from autograder.harness import Case
 from course import load_master_functions
 
 A01 = "a01-rnn"
@@ -79,9 +80,9 @@ def test_clip_by_value_is_named():
 def test_hidden_cases_include_edge_cases():
     assert "single" in a01.CASES_HIDDEN and "saturated" in a01.CASES_HIDDEN
     rng = np.random.default_rng(0)
-    p, dims = a01._rnn_params(rng, "single")
+    p, dims = a01._draw(Case("single", 0, rng))
     assert dims[:2] == (1, 1)
-    p, dims = a01._rnn_params(rng, "saturated")
+    p, dims = a01._draw(Case("saturated", 0, rng))
     a = np.abs(p["x"][:, 0] @ p["W_xh"].T)
     assert a.max() > 2.0  # tanh saturates
 

@@ -257,7 +257,7 @@ def test_lstm_gate_order_is_named_against_torch_nn():
     with pytest.raises(CheckFailure, match=r"torch\.nn\.LSTM.*order i, f, o, g instead of "
                                            r"torch's i, f, g, o"):
         S.check_lstm_forward(s["lstm_forward"], seed=0)
-    with pytest.raises(CheckFailure, match=r"c_next is wrong.*order i, f, o, g"):
+    with pytest.raises(CheckFailure, match=r"h_next is wrong.*order i, f, o, g"):
         S.check_lstm_step_forward(s["lstm_step_forward"], seed=0)
     with pytest.raises(CheckFailure, match=r"Fix lstm_forward first.*order i, f, o, g"):
         lstm_bwd(s, "db", seed=0)

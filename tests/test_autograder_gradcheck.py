@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autograder.checks import rel_error
-from autograder.gradcheck import numeric_grad, numeric_vjp, torch_vjp
+from autograder.gradcheck import numeric_vjp, torch_vjp
 from course import load_master_functions
 
 A01 = "a01-rnn"
@@ -45,7 +45,6 @@ def test_torch_vjp_matches_numeric_gradient():
     for name in inputs:
         num = numeric_vjp(forward, inputs[name], up)
         assert np.max(rel_error(grads[name], num)) < 1e-7, name
-    assert numeric_grad(lambda: float(np.sum(inputs["b_h"] ** 2)), inputs["b_h"]).shape == (5,)
 
 
 def _self_check_cells(name):

@@ -73,10 +73,10 @@ def test_regular_cases_draw_distinct_sizes():
 
         def case():
             return Case("regular", seed, rng())
-        assert len(set(a01._rnn_params(rng(), "regular")[1])) == 4
+        assert len(set(a01._draw(case())[1])) == 4
         logits = a01._loss_case(rng(), "regular")[0]
         assert len(set(logits.shape)) == 3
-        p = a02._jordan_params(case())
+        p = a02._jordan_case(case())[0]
         assert len({*p["x"].shape, *p["W_yh"].shape}) == 5          # N, T, D, H, C
         ids, h0, params, k1, k2 = a02._lm_case(case())
         assert len({ids.shape[0], ids.shape[1] - 1, *params["W_xh"].shape}) == 4 and k1 < k2
@@ -84,3 +84,38 @@ def test_regular_cases_draw_distinct_sizes():
         args, _ = a04._sdpa_case(case())
         assert len({*args["q"].shape, args["k"].shape[1], args["v"].shape[2]}) == 5
     assert sorted(distinct_sizes(np.random.default_rng(0), (1, 3), (1, 3))) == [1, 2]
+
+
+def test_backward_spec_checks_the_forward_first_and_each_gradient_alone(solution):
+    """harness.Backward, the test of every hand-written backward pass of a01-a03: an unknown
+    gradient name is refused, a wrong forward is named before any gradient, and a backward
+    that is wrong in one gradient fails that gradient only."""
+    with pytest.raises(ValueError, match="grad must be one of"):
+        a01.check_rnn_backward(solution["rnn_forward"], solution["rnn_backward"], "dW")
+
+    def rnn_backward(dh, cache):
+        dx, dh0, dW_xh, dW_hh, db_h = solution["rnn_backward"](dh, cache)
+        return dx, dh0, dW_xh, dW_hh, 2 * db_h
+    for grad in a01.SEQ_GRADS:
+        if grad == "db_h":
+            with pytest.raises(CheckFailure, match=r"db_h is wrong"):
+                a01.check_rnn_backward(solution["rnn_forward"], rnn_backward, grad, seed=0)
+        else:
+            a01.check_rnn_backward(solution["rnn_forward"], rnn_backward, grad, seed=0)
+
+    def rnn_forward(x, h0, W_xh, W_hh, b_h):
+        h, cache = solution["rnn_forward"](x, h0, W_xh, W_hh, b_h)
+        return h + 1e-3, cache
+    with pytest.raises(CheckFailure, match=r"^Fix rnn_forward first") as info:
+        a01.check_rnn_backward(rnn_forward, solution["rnn_backward"], "dx", seed=0)
+    assert info.value.causes[0] == "fix_first:rnn_forward"
+
+
+def test_dict_with_keys_names_what_is_missing():
+    assert harness.dict_with_keys("grads", {"a": 1, "b": 2}, ["a"]) == {"a": 1, "b": 2}
+    with pytest.raises(CheckFailure, match=r"grads must be a dict with the keys \['a', 'c'\]; "
+                                           r"got dict with keys \['a', 'b'\]") as info:
+        harness.dict_with_keys("grads", {"a": 1, "b": 2}, ["a", "c"])
+    assert info.value.causes == ["wrong_keys"]
+    with pytest.raises(CheckFailure, match="got list"):
+        harness.dict_with_keys("grads", [1], ["a"])
