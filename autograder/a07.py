@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -49,7 +50,14 @@ MIN_COUNT = 2
 # ---------------------------------------------------------------- data
 def load_review_ids(min_count: int = MIN_COUNT):
     """{'vocab': list of words (index = id), 'train'|'val'|'test': (ids (N, T) int64,
-    lengths (N,) int64, labels (N,) int64)}; ids 0 = <pad>, 1 = <unk>."""
+    lengths (N,) int64, labels (N,) int64)}; ids 0 = <pad>, 1 = <unk>. A fresh copy each
+    time (the text is parsed once per process)."""
+    d = _review_ids(min_count)
+    return {k: list(v) if k == "vocab" else tuple(a.copy() for a in v) for k, v in d.items()}
+
+
+@lru_cache(maxsize=2)
+def _review_ids(min_count: int):
     from seqlab.labs.text import load_reviews
     d = load_reviews("film")
     counts = Counter(w for t in d["train"][0] for w in t)
@@ -58,7 +66,7 @@ def load_review_ids(min_count: int = MIN_COUNT):
     out = {"vocab": vocab}
     for split, (texts, labels) in d.items():
         seqs = [[index.get(w, 1) for w in t] or [1] for t in texts]
-        ids = np.zeros((len(seqs), max(map(len, seqs))), dtype=np.int64)   # (N, T)
+        ids = np.zeros((len(seqs), max(map(len, seqs), default=1)), dtype=np.int64)  # (N, T)
         for n, s in enumerate(seqs):
             ids[n, :len(s)] = s
         out[split] = (ids, np.array([len(s) for s in seqs], dtype=np.int64),

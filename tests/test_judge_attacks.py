@@ -15,6 +15,7 @@ sandboxed worker and the checks outside it, so:
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import textwrap
 import time
@@ -279,6 +280,26 @@ def test_solutions_and_gradebook_cannot_be_read():
     message = verdicts["test_clip_grad_norm"].message
     assert "LEAK []" in message, message[:500]
     assert "BEGIN SOLUTION" not in message and "HIDDEN TESTS" not in message
+
+
+HELD_OUT_READER = """
+import autograder, os, zlib
+path = os.path.join(os.path.dirname(os.path.dirname(autograder.__file__)), "data",
+                    "review-snippets.tsv")
+rows = open(path, encoding="utf-8").read().splitlines()
+held = [r for r in rows
+        if (zlib.crc32("-".join(r.split("\\t")[:2]).encode()) % 10_000) >= 8_000]
+raise RuntimeError(f"ROWS {len(rows)} HELD {len(held)}")
+"""
+
+
+def test_held_out_review_sentences_never_reach_a_worker():
+    """a07 grades on review sentences the student's code never sees: the workers' copy of
+    data/ keeps the training rows only (the rated sentences ship with the course)."""
+    message = _grade(_answers(_break("clip_grad_norm", HELD_OUT_READER)))[
+        "test_clip_grad_norm"].message
+    rows, held = (int(x) for x in re.search(r"ROWS (\d+) HELD (\d+)", message).groups())
+    assert rows > 8000 and held == 0, message[:300]
 
 
 REWRITER = """

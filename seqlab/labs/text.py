@@ -98,6 +98,14 @@ def load_reviews(source: str = "film", neutral: float = 0.5):
     return {k: (t, np.array(y, dtype=np.int64)) for k, (t, y) in parts.items()}
 
 
+def training_rows(text: str) -> str:
+    """review-snippets.tsv with only the rows of the training split (the copy of data/ the
+    grader's sandboxed workers see: held-out sentences and their ratings stay with the judge)."""
+    keep = [line for line in text.splitlines()
+            if split_of("-".join(line.split("\t")[:2])) == "train"]
+    return "\n".join(keep) + "\n"
+
+
 def decode_words(model, data: TranslitData, pairs, max_len: int = 20) -> list:
     """Greedy outputs of a `seqlab.seq2seq` model as tuples of target words."""
     from ..seq2seq import greedy_decode
