@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .release import nbgrader_command, nbgrader_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,7 +92,7 @@ def one_thread_per_job() -> None:
     thread per core, and on 2 cores 2 jobs of 2 spinning threads each made a05 8x slower
     (3.4 s instead of 0.3 s a submission; scripts/bench_grading.py)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # for anything started from here
+        os.environ[var] = "1"  # for anything the job starts
     import torch
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits  # numpy's BLAS, already loaded
@@ -111,6 +113,10 @@ def submissions(assignment: str, students=None) -> list[tuple[str, Path]]:
         if d.is_dir() and (not students or d.parent.name in students):
             out.append((d.parent.name, d))
     return out
+
+
+class GradebookNotWritten(RuntimeError):
+    """nbgrader could not write the gradebook (the results files are written)."""
 
 
 def grade_class(assignment: str, jobs: int | None = None, students=None,
@@ -138,7 +144,6 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
 
     from . import checks, harness  # noqa: F401
     judge.course_copy()
-    one_thread_per_job()
     t0 = time.perf_counter()
     work = [(assignment, s, str(d), str(out)) for s, d in todo]
     results = []
@@ -154,25 +159,16 @@ def grade_class(assignment: str, jobs: int | None = None, students=None,
                 log(f"graded {r['student']}: {r['score']:g}/{r['max_score']:g} in "
                     f"{r['seconds']:.2f} s{extra}")
     t_judge = time.perf_counter() - t0
+    problem = None
     if gradebook and any(r["status"] == "graded" for r in results):
-        _autograde(assignment, out, [r["student"] for r in results if r["status"] == "graded"],
-                   jobs, log)
+        problem = _autograde(assignment, out, [r["student"] for r in results
+                                               if r["status"] == "graded"], jobs)
     graded = sum(r["status"] == "graded" for r in results)
     log(f"{assignment}: {graded} graded, {len(results) - graded} not graded; judge "
         f"{t_judge:.1f} s, total {time.perf_counter() - t0:.1f} s")
+    if problem:  # every result file is written; the gradebook is not (complete)
+        raise GradebookNotWritten(f"the gradebook is not complete: {problem}")
     return results
-
-
-def _nbgrader_env(**extra) -> dict:
-    """The environment of an nbgrader command: nbgrader runs `alembic` from PATH when it
-    creates a gradebook, so the venv's bin comes first even when the venv is not activated
-    (`make grade` calls .venv/bin/python directly)."""
-    bindir = os.path.dirname(sys.executable)
-    return dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", **extra)
-
-
-def _nbgrader_exe() -> str:
-    return shutil.which("nbgrader", path=os.path.dirname(sys.executable)) or "nbgrader"
 
 
 def _gradebook_current(assignment: str) -> bool:
@@ -195,20 +191,20 @@ def _gradebook_current(assignment: str) -> bool:
     return have == want
 
 
-def _autograde(assignment: str, out: Path, students: list[str], jobs: int, log) -> None:
-    """nbgrader writes the gradebook from the judge's verdicts (no kernel runs)."""
-    env = _nbgrader_env(JUDGE_VERDICTS=str(out / "verdicts" / assignment))
+def _autograde(assignment: str, out: Path, students: list[str], jobs: int) -> str | None:
+    """nbgrader writes the gradebook from the judge's verdicts (no kernel runs). Returns
+    what went wrong when nbgrader could not write it, else None."""
+    env = nbgrader_env(JUDGE_VERDICTS=str(out / "verdicts" / assignment))
     if not _gradebook_current(assignment):
         with tempfile.TemporaryDirectory() as release:
             # records the assignment and its cells in the gradebook
-            r = subprocess.run([_nbgrader_exe(), "generate_assignment", assignment, "--force",
-                                f"--CourseDirectory.release_directory={release}"], cwd=ROOT,
-                               env=env, capture_output=True, text=True)
+            r = subprocess.run(nbgrader_command(
+                "generate_assignment", assignment, "--force",
+                f"--CourseDirectory.release_directory={release}"), cwd=ROOT, env=env,
+                capture_output=True, text=True)
         if not _gradebook_current(assignment):
-            log("NOT WRITTEN TO THE GRADEBOOK: nbgrader generate_assignment could not record "
-                f"{assignment} in {_db_url()} (results files are written):\n"
-                + (r.stdout + r.stderr)[-2000:])
-            return
+            return (f"nbgrader generate_assignment could not record {assignment} in "
+                    f"{_db_url()}:\n" + (r.stdout + r.stderr)[-2000:])
     # nbgrader costs a fraction of a second per notebook even without a kernel: run one
     # `autograde` per job, each over its own shard of the class. SQLite takes one writer at a
     # time; the others wait for its lock (a generous busy timeout), so no write is lost.
@@ -225,14 +221,15 @@ def _autograde(assignment: str, out: Path, students: list[str], jobs: int, log) 
         url = _db_url()
         if url.startswith("sqlite:///") and len(shards) > 1:
             args.append(f"--CourseDirectory.db_url={url}?timeout=600")
-        procs.append(subprocess.Popen([_nbgrader_exe(), *args], cwd=ROOT, env=env, text=True,
+        procs.append(subprocess.Popen(nbgrader_command(*args), cwd=ROOT, env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    problems = []
     for p in procs:
         output, _ = p.communicate()
         failed = [line for line in output.splitlines() if "ERROR" in line]
         if p.returncode or failed:
-            log("nbgrader autograde reported problems:\n" + "\n".join(failed[-20:] or
-                                                                      [output[-2000:]]))
+            problems += failed[-20:] or [output[-2000:]]
+    return "nbgrader autograde reported:\n" + "\n".join(problems) if problems else None
 
 
 def _db_url() -> str:
@@ -247,16 +244,12 @@ def main(argv=None) -> int:
     ap.add_argument("--student", action="append", help="grade only these students")
     ap.add_argument("--no-gradebook", action="store_true", help="results files only")
     a = ap.parse_args(argv)
-    lines = []
-
-    def log(line):
-        print(line, flush=True)
-        lines.append(line)
-    grade_class(a.assignment, a.jobs or None, a.student, not a.no_gradebook, log)
-    # a bad submission is not an error of the command; a gradebook nbgrader did not write is
-    return 1 if any(x.startswith(("NOT WRITTEN", "nbgrader autograde reported")) for x in lines) \
-        else 0
-
+    try:
+        grade_class(a.assignment, a.jobs or None, a.student, not a.no_gradebook)
+    except GradebookNotWritten as exc:  # a bad submission is never an error of the command
+        print(f"NOT WRITTEN TO THE GRADEBOOK: {exc}", flush=True)
+        return 1
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,13 +32,23 @@ def leaks(folder: Path) -> list:
     return found
 
 
-def release(name: str) -> None:
+def nbgrader_command(*args) -> list[str]:
+    """The venv's nbgrader with `args` (the venv need not be activated)."""
     bindir = Path(sys.executable).parent
-    nbgrader = bindir / "nbgrader" if (bindir / "nbgrader").exists() else "nbgrader"
-    # nbgrader runs `alembic` from PATH when it creates a gradebook: put the venv first
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    subprocess.run([str(nbgrader), "generate_assignment", name, "--force"], cwd=ROOT,
-                   check=True, env=env)
+    return [str(bindir / "nbgrader") if (bindir / "nbgrader").exists() else "nbgrader", *args]
+
+
+def nbgrader_env(**extra) -> dict:
+    """The environment of an nbgrader command: nbgrader runs `alembic` from PATH when it
+    creates a gradebook, so the venv's bin comes first even when the venv is not activated
+    (the Makefile calls .venv/bin/python directly)."""
+    bindir = str(Path(sys.executable).parent)
+    return dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", **extra)
+
+
+def release(name: str) -> None:
+    subprocess.run(nbgrader_command("generate_assignment", name, "--force"), cwd=ROOT,
+                   check=True, env=nbgrader_env())
 
 
 def main(argv):
